@@ -1,0 +1,3 @@
+from waconnect.cli import main
+
+main()

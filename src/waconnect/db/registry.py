@@ -1,0 +1,7 @@
+"""Imports every capability's models so that ``Base.metadata`` knows all tables (Alembic, tests)."""
+
+from waconnect.db.base import Base
+from waconnect.providers import models as _providers  # noqa: F401
+from waconnect.workspaces import models as _workspaces  # noqa: F401
+
+metadata = Base.metadata

@@ -1,0 +1,56 @@
+"""Settings from flags and environment variables (``WACONNECT_*``).
+
+Scripts and tests rely on these names; see the README's configuration table.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="WACONNECT_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy async URL; default: a SQLite file in the data directory.",
+    )
+    public_url: str | None = Field(
+        default=None, description="Base of the callback URLs; default http://127.0.0.1:<port>."
+    )
+    data_dir: Path = Field(default=Path(".waconnect"))
+    secret_key: str | None = Field(
+        default=None,
+        description="Key that encrypts provider secrets; shared by every node of a deployment.",
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Provider endpoints must be https unless the host is loopback or this is on.
+    allow_http_endpoints: bool = False
+    # Where the built-in MSG91 simulator listens; sandbox provider configs point here.
+    simulator_url: str = "http://127.0.0.1:9091"
+    token_grace_hours: float = 24.0
+    api_body_limit: int = 1_000_000
+    callback_body_limit: int = 5_000_000
+    # Enables the test-only controls (moving the business clock of a running process).
+    test_controls: bool = False
+    run_worker: bool = True
+    log_level: str = "info"
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'waconnect.db').resolve()}"
+
+    @property
+    def resolved_public_url(self) -> str:
+        base = self.public_url or f"http://127.0.0.1:{self.port}"
+        return base.rstrip("/")
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
