@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import socket
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from waconnect.runtime import Runtime
 from waconnect.settings import Settings
@@ -41,7 +42,9 @@ DatabaseUrl = Annotated[
 
 
 def fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
+    # One line: driver messages sometimes carry a second line (SQLAlchemy's "Background on...").
+    first_line = next((line for line in message.strip().splitlines() if line.strip()), "failed")
+    typer.echo(f"error: {first_line}", err=True)
     return typer.Exit(1)
 
 
@@ -63,10 +66,14 @@ def run_async(func: Callable[..., Awaitable[T]]) -> Callable[..., T]:
             return asyncio.run(func(*args, **kwargs))
         except ApiError as exc:
             raise fail(exc.message) from None
-        except OperationalError as exc:
+        except DBAPIError as exc:  # cannot connect, unknown database or role, ...
             raise fail(f"cannot use the database: {exc.orig}") from None
+        except ImportError as exc:  # e.g. mysql://: a database waconnect has no driver for
+            raise fail(f"cannot use the database: its driver is not installed ({exc})") from None
         except SQLAlchemyError as exc:
             raise fail(f"database error: {exc}") from None
+        except (ConnectionError, TimeoutError, socket.gaierror) as exc:
+            raise fail(f"cannot reach the database: {exc}") from None
         except (OSError, ValueError) as exc:
             raise fail(str(exc)) from None
 
@@ -81,6 +88,13 @@ async def _prepared(settings: Settings) -> Runtime:
     return runtime
 
 
+@run_async
+async def _check_database(settings: Settings) -> None:
+    """Migrate before the server starts, so that a bad database fails in one line, not a trace."""
+    runtime = await _prepared(settings)
+    await runtime.close()
+
+
 # --- serve ----------------------------------------------------------------------------------------
 
 
@@ -93,8 +107,9 @@ def serve(
     public_url: Annotated[str | None, typer.Option(envvar="WACONNECT_PUBLIC_URL")] = None,
     no_worker: Annotated[bool, typer.Option("--no-worker", help="API only")] = False,
     with_simulator: Annotated[
-        bool, typer.Option("--with-simulator", help="also run the MSG91 simulator")
+        bool, typer.Option("--with-simulator", help="also run the MSG91 simulator, connected")
     ] = False,
+    simulator_port: Annotated[int, typer.Option(help="the simulator's port")] = 9091,
     log_level: Annotated[str, typer.Option(envvar="WACONNECT_LOG_LEVEL")] = "info",
 ) -> None:
     """Run the server: dashboard, API, callbacks and (unless --no-worker) the worker."""
@@ -108,13 +123,85 @@ def serve(
         )
         if no_worker:
             settings.run_worker = False
-        application = create_app(settings)
+        background = []
+        if with_simulator:
+            from waconnect.sandbox import with_simulator as simulator_starter
+
+            settings.simulator_url = f"http://127.0.0.1:{simulator_port}"
+            background.append(simulator_starter(simulator_port))
+        application = create_app(settings, background=background)
     except (OSError, ValueError) as exc:
         raise fail(str(exc)) from None
-    if with_simulator:
-        typer.echo("the simulator comes with the message loop; starting the server alone", err=True)
+    _check_database(settings)
     typer.echo(f"waconnect {settings.resolved_public_url}  (API docs: /docs)", err=True)
+    if with_simulator:
+        typer.echo(f"MSG91 simulator on {settings.simulator_url}: provider 'Simulator'", err=True)
     uvicorn.run(application, host=host, port=port, log_level=log_level, access_log=False)
+
+
+@app.command()
+def worker(
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    log_level: Annotated[str, typer.Option(envvar="WACONNECT_LOG_LEVEL")] = "info",
+) -> None:
+    """Run a worker alone (dispatcher); several may run on PostgreSQL, one on SQLite."""
+    import logging
+
+    from waconnect.worker import WorkerRefused, run_forever
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    try:
+        runtime = Runtime.build(_settings(data_dir, database_url))
+        asyncio.run(run_forever(runtime))
+    except WorkerRefused as exc:
+        raise fail(str(exc)) from None
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command()
+def simulator(
+    port: Annotated[int, typer.Option(help="port to listen on")] = 9091,
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    latency_ms: Annotated[float, typer.Option(help="delay before answering a send")] = 0,
+    report_delay_ms: Annotated[float, typer.Option(help="delay before each report")] = 50,
+    fail_ratio: Annotated[float, typer.Option(help="share reported failed")] = 0,
+    ratio_429: Annotated[float, typer.Option("--ratio-429", help="share answered 429")] = 0,
+    ratio_5xx: Annotated[float, typer.Option("--ratio-5xx", help="share answered 500")] = 0,
+    ratio_timeout: Annotated[float, typer.Option(help="share accepted but answered late")] = 0,
+    timeout_delay_s: Annotated[float, typer.Option(help="how late a timeout answers")] = 5.0,
+    reply_ratio: Annotated[float, typer.Option(help="share of delivered that reply")] = 0,
+    callbacks: Annotated[bool, typer.Option(help="post reports and replies")] = True,
+    msg91_batch: Annotated[bool, typer.Option(help="post MSG91 webhooks as arrays")] = False,
+    seed: Annotated[int | None, typer.Option(help="random seed")] = None,
+    authkey: Annotated[str | None, typer.Option(help="require this Authkey header")] = None,
+) -> None:
+    """Run the MSG91 simulator: MSG91's wire formats on loopback, with callbacks and faults."""
+    from waconnect.simulator import SimulatorOptions, run
+
+    try:
+        options = SimulatorOptions(
+            latency_ms=latency_ms,
+            report_delay_ms=report_delay_ms,
+            fail_ratio=fail_ratio,
+            ratio_429=ratio_429,
+            ratio_5xx=ratio_5xx,
+            ratio_timeout=ratio_timeout,
+            timeout_delay_s=timeout_delay_s,
+            reply_ratio=reply_ratio,
+            callbacks=callbacks,
+            msg91_batch=msg91_batch,
+            seed=seed,
+            authkey=authkey,
+        )
+    except (TypeError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"MSG91 simulator on http://{host}:{port}", err=True)
+    try:
+        run(host, port, options)
+    except OSError as exc:
+        raise fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
 # --- db -------------------------------------------------------------------------------------------

@@ -38,6 +38,14 @@ class Settings(BaseSettings):
     # Enables the test-only controls (moving the business clock of a running process).
     test_controls: bool = False
     run_worker: bool = True
+    # The dispatcher. Safety timers use real time, never the business clock.
+    http_timeout_seconds: float = 10.0
+    heartbeat_seconds: float = 1.0
+    # A dead worker's leases and budget share come back after timeout + this grace.
+    heartbeat_grace_seconds: float = 5.0
+    poll_seconds: float = 0.2
+    sweep_seconds: float = 1.0
+    max_transient_failures: int = 5
     log_level: str = "info"
 
     @property

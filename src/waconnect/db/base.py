@@ -22,6 +22,14 @@ NAMING = {
 
 # 64-bit ids on PostgreSQL; SQLite only autoincrements a column declared INTEGER.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
+# The largest id either database can hold: a bigger number (from a URL) is simply not found,
+# instead of an overflow inside the driver.
+MAX_ID = 2**63 - 1
+
+
+def is_storable_id(value: int) -> bool:
+    return 0 < value <= MAX_ID
+
 
 # JSONB on PostgreSQL (indexable, compact), JSON text elsewhere.
 Json = JSON().with_variant(JSONB(), "postgresql")

@@ -18,6 +18,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from waconnect.crypto import SecretBox, is_masked, is_secret_name, mask
+from waconnect.db.base import is_storable_id
+from waconnect.providers.adapters.base import ProviderEndpoint
 from waconnect.providers.models import ProviderConfig
 from waconnect.providers.schemas import (
     AuthBasic,
@@ -44,7 +46,11 @@ _JSON_DEFAULTS = {"Content-Type": "application/json", "Accept": "application/jso
 
 
 def _check_endpoint(url: str, allow_http: bool, field: str = "endpoint_url") -> str:
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+        _port = parts.port  # raises on a port that is not a number in 0..65535
+    except ValueError:  # "http://[::1", "https://host:99999"
+        parts = urlsplit("")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise invalid(
             {field: f"must be an http(s) URL such as https://api.example.com/send, got {url!r}"}
@@ -227,7 +233,7 @@ def to_out(runtime: Runtime, config: ProviderConfig) -> ProviderOut:
 async def get_provider(
     session: AsyncSession, workspace_id: int, provider_id: int
 ) -> ProviderConfig:
-    config = await session.get(ProviderConfig, provider_id)
+    config = await session.get(ProviderConfig, provider_id) if is_storable_id(provider_id) else None
     # Another workspace's config answers exactly like a missing one.
     if config is None or config.workspace_id != workspace_id:
         raise not_found(f"provider {provider_id}")
@@ -440,6 +446,8 @@ async def provider_for_callback(
     session: AsyncSession, runtime: Runtime, provider_id: int, token: str
 ) -> ProviderConfig | None:
     """The config whose current token, or previous token within its grace period, is ``token``."""
+    if not is_storable_id(provider_id):
+        return None
     config = await session.get(ProviderConfig, provider_id)
     if config is None:
         return None
@@ -462,3 +470,24 @@ def check_callback_header(runtime: Runtime, config: ProviderConfig, headers: Any
     expected = runtime.secrets.decrypt(config.callback_header_value_enc)
     got = headers.get(config.callback_header_name) or ""
     return secrets.compare_digest(expected.encode(), got.encode())
+
+
+def endpoint_for(runtime: Runtime, config: ProviderConfig) -> ProviderEndpoint:
+    """What the dispatcher's adapter needs, secrets decrypted: only the dispatcher calls this."""
+    box = runtime.secrets
+    basic = None
+    if config.auth_type == "basic" and config.auth_password_enc:
+        basic = (config.auth_username or "", box.decrypt(config.auth_password_enc))
+    templates = config.templates or {}
+    templates_base = templates.get("api_base") or (
+        DEFAULT_MSG91_TEMPLATE_BASE if config.kind == "msg91" else None
+    )
+    return ProviderEndpoint(
+        kind=config.kind,
+        endpoint_url=config.endpoint_url,
+        mobile_number=config.mobile_number,
+        headers=plain_headers(box, config.headers or {}),
+        basic_auth=basic,
+        batch_size=int((config.options or {}).get("batch_size", 100)),
+        templates_base=templates_base,
+    )

@@ -16,9 +16,11 @@ from pydantic import BaseModel
 
 from waconnect import __version__
 from waconnect.db.migrate import upgrade_async
+from waconnect.messaging.routes import router as messages_router
 from waconnect.providers.routes import router as providers_router
 from waconnect.runtime import Runtime
 from waconnect.settings import Settings
+from waconnect.templates.routes import router as templates_router
 from waconnect.web.errors import ApiError, install_error_handlers
 from waconnect.web.limits import BodyGuard
 from waconnect.workspaces.routes import router as workspaces_router
@@ -35,6 +37,8 @@ def api_router() -> APIRouter:
     router = APIRouter(prefix="/api/v1")
     router.include_router(workspaces_router)
     router.include_router(providers_router)
+    router.include_router(templates_router)
+    router.include_router(messages_router)
     return router
 
 
@@ -56,7 +60,12 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await prepare_database(runtime)
-        stoppers = [await start(runtime) for start in background or []]
+        starters = list(background or [])
+        if runtime.settings.run_worker:
+            from waconnect.worker import start_worker
+
+            starters.append(start_worker)
+        stoppers = [await start(runtime) for start in starters]
         try:
             yield
         finally:

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("waconnect.web")
@@ -48,6 +49,14 @@ def invalid(fields: dict[str, str], message: str | None = None) -> ApiError:
     return ApiError(422, "validation_error", text, fields=fields)
 
 
+def invalid_from(exc: ValidationError) -> ApiError:
+    """A validation error raised inside a service: the same 422 as a bad request body."""
+    fields: dict[str, str] = {}
+    for err in exc.errors():
+        fields.setdefault(_field_path(err.get("loc", ())), _validation_message(err))
+    return invalid(fields)
+
+
 def error_body(
     code: str, message: str, fields: dict[str, str] | None = None, **extra: Any
 ) -> dict[str, Any]:
@@ -82,6 +91,19 @@ def _from_validation(exc: RequestValidationError) -> JSONResponse:
         return JSONResponse(
             error_body("malformed_json", f"the request body is not valid JSON: {reason}"),
             status_code=400,
+        )
+    if any(
+        tuple(err.get("loc", ())) == ("body",) and isinstance(err.get("input"), bytes)
+        for err in errors
+    ):
+        # The body reached a JSON endpoint unparsed: it was sent as another media type
+        # (a form, multipart) that the body guard lets through for upload endpoints.
+        return JSONResponse(
+            error_body(
+                "unsupported_media_type",
+                "send the body as JSON with Content-Type: application/json",
+            ),
+            status_code=415,
         )
     fields: dict[str, str] = {}
     for err in errors:
@@ -122,6 +144,12 @@ def install_error_handlers(app: FastAPI) -> None:
             message = "no such endpoint; see /docs for the API"
         if exc.status_code == 405:
             message = "this method is not allowed on this endpoint; see /docs"
+        if exc.status_code == 400 and message == "There was an error parsing the body":
+            # FastAPI's answer to a body that is not even text (bytes that are not UTF-8).
+            kind = _request.headers.get("content-type", "application/json").split(";")[0]
+            if kind.strip().lower() in ("application/json", ""):
+                code = "malformed_json"
+                message = "the request body is not valid JSON: it is not UTF-8 text"
         return JSONResponse(
             error_body(code, message), status_code=exc.status_code, headers=exc.headers
         )

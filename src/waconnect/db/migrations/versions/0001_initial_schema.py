@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 10:15:31.696763
+Create Date: 2026-11-25 10:23:19.797197
 """
 
 from __future__ import annotations
@@ -20,6 +20,104 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "callback_records",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "provider_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "workspace_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("kind", sa.String(length=10), nullable=False),
+        sa.Column("received_at", waconnect.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "headers",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("body", sa.LargeBinary(), nullable=False),
+        sa.Column("state", sa.String(length=10), nullable=False),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("items", sa.Integer(), nullable=False),
+        sa.Column("unmatched", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_callback_records")),
+    )
+    with op.batch_alter_table("callback_records", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_callback_records_provider_id"), ["provider_id"], unique=False
+        )
+        batch_op.create_index("ix_callback_records_state", ["state", "id"], unique=False)
+
+    op.create_table(
+        "inbound_messages",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "workspace_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "provider_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "contact_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("from_phone", sa.String(length=20), nullable=False),
+        sa.Column("type", sa.String(length=20), nullable=False),
+        sa.Column("text", sa.Text(), nullable=True),
+        sa.Column("button_payload", sa.Text(), nullable=True),
+        sa.Column("button_text", sa.Text(), nullable=True),
+        sa.Column("context_reference", sa.String(length=200), nullable=True),
+        sa.Column(
+            "reply_to_message_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=True,
+        ),
+        sa.Column(
+            "payload",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("event_id", sa.String(length=200), nullable=True),
+        sa.Column("occurred_at", waconnect.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("received_at", waconnect.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "callback_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("action", sa.String(length=20), nullable=True),
+        sa.Column(
+            "auto_reply_message_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=True,
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_inbound_messages")),
+    )
+    with op.batch_alter_table("inbound_messages", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_inbound_messages_contact_id"), ["contact_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_inbound_messages_workspace_id_id", ["workspace_id", "id"], unique=False
+        )
+        batch_op.create_index(
+            "uq_inbound_messages_event",
+            ["provider_id", "event_id"],
+            unique=True,
+            postgresql_where=sa.text("event_id IS NOT NULL"),
+            sqlite_where=sa.text("event_id IS NOT NULL"),
+        )
+
+    op.create_table(
+        "workers",
+        sa.Column("id", sa.String(length=64), nullable=False),
+        sa.Column("host", sa.String(length=200), nullable=False),
+        sa.Column("pid", sa.Integer(), nullable=False),
+        sa.Column("started_at", waconnect.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("heartbeat_at", waconnect.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_workers")),
+    )
+    with op.batch_alter_table("workers", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_workers_heartbeat_at"), ["heartbeat_at"], unique=False)
+
     op.create_table(
         "workspaces",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -59,6 +157,34 @@ def upgrade() -> None:
             batch_op.f("ix_api_keys_workspace_id"), ["workspace_id"], unique=False
         )
 
+    op.create_table(
+        "contacts",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "workspace_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("phone", sa.String(length=20), nullable=False),
+        sa.Column("subscription", sa.String(length=20), nullable=False),
+        sa.Column("subscription_source", sa.String(length=50), nullable=True),
+        sa.Column(
+            "subscription_changed_at", waconnect.db.base.UTCDateTime(timezone=True), nullable=True
+        ),
+        sa.Column(
+            "last_auto_reply_at", waconnect.db.base.UTCDateTime(timezone=True), nullable=True
+        ),
+        sa.Column(
+            "profile_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("created_at", waconnect.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["workspace_id"],
+            ["workspaces.id"],
+            name=op.f("fk_contacts_workspace_id_workspaces"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_contacts")),
+        sa.UniqueConstraint("workspace_id", "phone", name="uq_contacts_phone"),
+    )
     op.create_table(
         "provider_configs",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -123,8 +249,267 @@ def upgrade() -> None:
             postgresql_where=sa.text("is_default"),
         )
 
+    op.create_table(
+        "contact_windows",
+        sa.Column(
+            "contact_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "provider_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("last_inbound_at", waconnect.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["contact_id"],
+            ["contacts.id"],
+            name=op.f("fk_contact_windows_contact_id_contacts"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["provider_id"],
+            ["provider_configs.id"],
+            name=op.f("fk_contact_windows_provider_id_provider_configs"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("contact_id", "provider_id", name=op.f("pk_contact_windows")),
+    )
+    op.create_table(
+        "provider_shares",
+        sa.Column(
+            "provider_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("worker_id", sa.String(length=64), nullable=False),
+        sa.Column("slots", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["provider_id"],
+            ["provider_configs.id"],
+            name=op.f("fk_provider_shares_provider_id_provider_configs"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("provider_id", "worker_id", name=op.f("pk_provider_shares")),
+    )
+    op.create_table(
+        "templates",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "workspace_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "provider_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("name", sa.String(length=512), nullable=False),
+        sa.Column("language", sa.String(length=20), nullable=False),
+        sa.Column("category", sa.String(length=20), nullable=False),
+        sa.Column("status", sa.String(length=30), nullable=False),
+        sa.Column(
+            "definition",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("provider_template_id", sa.String(length=100), nullable=True),
+        sa.Column("namespace", sa.String(length=200), nullable=True),
+        sa.Column("created_at", waconnect.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", waconnect.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["provider_id"],
+            ["provider_configs.id"],
+            name=op.f("fk_templates_provider_id_provider_configs"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["workspace_id"],
+            ["workspaces.id"],
+            name=op.f("fk_templates_workspace_id_workspaces"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_templates")),
+        sa.UniqueConstraint("provider_id", "name", "language", name="uq_templates_name_language"),
+    )
+    with op.batch_alter_table("templates", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_templates_provider_id"), ["provider_id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_templates_workspace_id"), ["workspace_id"], unique=False
+        )
+
+    op.create_table(
+        "messages",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "workspace_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "provider_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "template_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column(
+            "contact_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("to_phone", sa.String(length=20), nullable=False),
+        sa.Column("kind", sa.String(length=10), nullable=False),
+        sa.Column(
+            "content",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("source", sa.String(length=20), nullable=False),
+        sa.Column("status", sa.String(length=12), nullable=False),
+        sa.Column("priority", sa.SmallInteger(), nullable=False),
+        sa.Column("held", sa.Boolean(), nullable=False),
+        sa.Column("next_attempt_at", waconnect.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", waconnect.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("attempt_count", sa.Integer(), nullable=False),
+        sa.Column("transient_failures", sa.Integer(), nullable=False),
+        sa.Column("pending_attempt", sa.Boolean(), nullable=False),
+        sa.Column("lease_owner", sa.String(length=64), nullable=True),
+        sa.Column("error_code", sa.String(length=64), nullable=True),
+        sa.Column("error_title", sa.Text(), nullable=True),
+        sa.Column("unknown_reason", sa.Text(), nullable=True),
+        sa.Column("in_doubt_since", waconnect.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "campaign_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("replied_count", sa.Integer(), nullable=False),
+        sa.Column("clicked_count", sa.Integer(), nullable=False),
+        sa.Column("created_at", waconnect.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", waconnect.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("sent_at", waconnect.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("delivered_at", waconnect.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("read_at", waconnect.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("failed_at", waconnect.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["provider_id"],
+            ["provider_configs.id"],
+            name=op.f("fk_messages_provider_id_provider_configs"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["template_id"],
+            ["templates.id"],
+            name=op.f("fk_messages_template_id_templates"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["workspace_id"],
+            ["workspaces.id"],
+            name=op.f("fk_messages_workspace_id_workspaces"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_messages")),
+    )
+    with op.batch_alter_table("messages", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_messages_campaign_id"), ["campaign_id"], unique=False)
+        batch_op.create_index(
+            "ix_messages_due",
+            ["provider_id", "priority", "next_attempt_at"],
+            unique=False,
+            postgresql_where=sa.text("status = 'queued'"),
+            sqlite_where=sa.text("status = 'queued'"),
+        )
+        batch_op.create_index("ix_messages_in_doubt", ["status", "in_doubt_since"], unique=False)
+        batch_op.create_index("ix_messages_to_phone", ["workspace_id", "to_phone"], unique=False)
+        batch_op.create_index("ix_messages_workspace_id_id", ["workspace_id", "id"], unique=False)
+        batch_op.create_index(
+            "ix_messages_workspace_status", ["workspace_id", "status"], unique=False
+        )
+
+    op.create_table(
+        "message_attempts",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "message_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("number", sa.Integer(), nullable=False),
+        sa.Column("reference", sa.String(length=60), nullable=False),
+        sa.Column("worker_id", sa.String(length=64), nullable=True),
+        sa.Column("outcome", sa.String(length=12), nullable=True),
+        sa.Column("provider_request_id", sa.String(length=100), nullable=True),
+        sa.Column("began_at", waconnect.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", waconnect.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("http_status", sa.Integer(), nullable=True),
+        sa.Column(
+            "request",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=True,
+        ),
+        sa.Column("response", sa.Text(), nullable=True),
+        sa.Column("error_code", sa.String(length=64), nullable=True),
+        sa.Column("error_title", sa.Text(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["message_id"],
+            ["messages.id"],
+            name=op.f("fk_message_attempts_message_id_messages"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_message_attempts")),
+        sa.UniqueConstraint("message_id", "number", name="uq_message_attempts_number"),
+        sa.UniqueConstraint("reference", name=op.f("uq_message_attempts_reference")),
+    )
+    with op.batch_alter_table("message_attempts", schema=None) as batch_op:
+        batch_op.create_index("ix_message_attempts_request", ["provider_request_id"], unique=False)
+
+    op.create_table(
+        "message_events",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "message_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "attempt_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("status", sa.String(length=12), nullable=False),
+        sa.Column("occurred_at", waconnect.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("received_at", waconnect.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "callback_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("error_code", sa.String(length=64), nullable=True),
+        sa.Column("effect", sa.String(length=12), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["message_id"],
+            ["messages.id"],
+            name=op.f("fk_message_events_message_id_messages"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_message_events")),
+    )
+    with op.batch_alter_table("message_events", schema=None) as batch_op:
+        batch_op.create_index("ix_message_events_message", ["message_id"], unique=False)
+        batch_op.create_index(
+            "uq_message_events_attempt_status", ["attempt_id", "status"], unique=True
+        )
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("message_events", schema=None) as batch_op:
+        batch_op.drop_index("uq_message_events_attempt_status")
+        batch_op.drop_index("ix_message_events_message")
+
+    op.drop_table("message_events")
+    with op.batch_alter_table("message_attempts", schema=None) as batch_op:
+        batch_op.drop_index("ix_message_attempts_request")
+
+    op.drop_table("message_attempts")
+    with op.batch_alter_table("messages", schema=None) as batch_op:
+        batch_op.drop_index("ix_messages_workspace_status")
+        batch_op.drop_index("ix_messages_workspace_id_id")
+        batch_op.drop_index("ix_messages_to_phone")
+        batch_op.drop_index("ix_messages_in_doubt")
+        batch_op.drop_index(
+            "ix_messages_due",
+            postgresql_where=sa.text("status = 'queued'"),
+            sqlite_where=sa.text("status = 'queued'"),
+        )
+        batch_op.drop_index(batch_op.f("ix_messages_campaign_id"))
+
+    op.drop_table("messages")
+    with op.batch_alter_table("templates", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_templates_workspace_id"))
+        batch_op.drop_index(batch_op.f("ix_templates_provider_id"))
+
+    op.drop_table("templates")
+    op.drop_table("provider_shares")
+    op.drop_table("contact_windows")
     with op.batch_alter_table("provider_configs", schema=None) as batch_op:
         batch_op.drop_index(
             "uq_provider_configs_one_default",
@@ -134,8 +519,28 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_provider_configs_workspace_id"))
 
     op.drop_table("provider_configs")
+    op.drop_table("contacts")
     with op.batch_alter_table("api_keys", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_api_keys_workspace_id"))
 
     op.drop_table("api_keys")
     op.drop_table("workspaces")
+    with op.batch_alter_table("workers", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_workers_heartbeat_at"))
+
+    op.drop_table("workers")
+    with op.batch_alter_table("inbound_messages", schema=None) as batch_op:
+        batch_op.drop_index(
+            "uq_inbound_messages_event",
+            postgresql_where=sa.text("event_id IS NOT NULL"),
+            sqlite_where=sa.text("event_id IS NOT NULL"),
+        )
+        batch_op.drop_index("ix_inbound_messages_workspace_id_id")
+        batch_op.drop_index(batch_op.f("ix_inbound_messages_contact_id"))
+
+    op.drop_table("inbound_messages")
+    with op.batch_alter_table("callback_records", schema=None) as batch_op:
+        batch_op.drop_index("ix_callback_records_state")
+        batch_op.drop_index(batch_op.f("ix_callback_records_provider_id"))
+
+    op.drop_table("callback_records")

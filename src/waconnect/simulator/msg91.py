@@ -1,0 +1,318 @@
+"""MSG91's native WhatsApp API (contracts Part B): bulk and single sends, the template list."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from waconnect.simulator.core import FAULT_5XX, FAULT_429, FAULT_TIMEOUT, Simulator, is_phone
+from waconnect.simulator.responses import SIMULATOR, Rejected, json_response, send_endpoint
+
+UNAUTHORIZED = (
+    b'{"status":"fail","hasError":true,"errors":"Unauthorized","code":"401","apiError":"201"}'
+)
+TOO_MANY_REQUESTS = (
+    b'{"status":"fail","hasError":true,"errors":"Too many requests","code":"429","apiError":"429"}'
+)
+SERVER_ERROR = (
+    b'{"status":"fail","hasError":true,"errors":"Internal Server Error","code":"500",'
+    b'"apiError":"500"}'
+)
+ROUTE_MISSING = b'{"type":"error","msg":"Route Missing"}'
+BULK_ACCEPTED = "Your request is in process, check delivery reports for status"
+
+_SINGLE_TYPES = frozenset({"template", "text", "interactive"})
+_MEDIA_TYPES = frozenset({"image", "video", "document", "audio"})
+
+
+def invalid(message: str) -> web.Response:
+    """A request MSG91 refuses as a whole (HTTP 400, the envelope with ``hasError``)."""
+    return json_response(
+        orjson.dumps(
+            {
+                "status": "fail",
+                "hasError": True,
+                "data": "Invalid parameter",
+                "errors": message,
+                "code": "400",
+                "apiError": "400",
+            }
+        ),
+        400,
+    )
+
+
+async def _begin(request: web.Request) -> tuple[Simulator, Any] | web.Response:
+    """What every native send does first: auth, latency, JSON, faults."""
+    sim = request.app[SIMULATOR]
+    if not sim.authkey_ok(request.headers):
+        sim.stats.rejected += 1
+        return json_response(UNAUTHORIZED, 401)
+    if sim.options.latency_ms:
+        await asyncio.sleep(sim.options.latency_ms / 1000)
+    try:
+        body = orjson.loads(await request.read())
+    except orjson.JSONDecodeError:
+        sim.stats.rejected += 1
+        return invalid("Request body is not valid JSON")
+    if not isinstance(body, dict):
+        sim.stats.rejected += 1
+        return invalid("Request body must be an object")
+    return sim, body
+
+
+def _fault_response(sim: Simulator, fault: int) -> web.Response | None:
+    if fault == FAULT_429:
+        sim.stats.faults_429 += 1
+        return json_response(TOO_MANY_REQUESTS, 429)
+    if fault == FAULT_5XX:
+        sim.stats.faults_5xx += 1
+        return json_response(SERVER_ERROR, 500)
+    return None
+
+
+@send_endpoint
+async def send_bulk(request: web.Request) -> web.StreamResponse:
+    """B2: one template to every recipient of every ``to_and_components`` group."""
+    begun = await _begin(request)
+    if isinstance(begun, web.Response):
+        return begun
+    sim, body = begun
+    fault = sim.draw_fault()
+    refused = _fault_response(sim, fault)
+    if refused is not None:
+        return refused
+    try:
+        request_id = accept_bulk(sim, body)
+    except Rejected as rejected:
+        sim.stats.rejected += 1
+        return invalid(rejected.message)
+    if fault == FAULT_TIMEOUT:
+        sim.stats.faults_timeout += 1
+        await asyncio.sleep(sim.options.timeout_delay_s)
+    return json_response(
+        orjson.dumps(
+            {
+                "status": "success",
+                "hasError": False,
+                "data": BULK_ACCEPTED,
+                "errors": None,
+                "request_id": request_id,
+            }
+        )
+    )
+
+
+def accept_bulk(sim: Simulator, body: dict[str, Any]) -> str:
+    number = _integrated_number(body)
+    if body.get("content_type") != "template":
+        raise Rejected(400, "content_type must be template")
+    payload = body.get("payload")
+    if not isinstance(payload, dict):
+        raise Rejected(400, "payload is required")
+    name, language, template = _template(sim, payload)
+    groups = template.get("to_and_components")
+    if not isinstance(groups, list) or not groups:
+        raise Rejected(400, "payload.template.to_and_components must be a non-empty list")
+    for group in groups:
+        if not isinstance(group, dict):
+            raise Rejected(400, "to_and_components entries must be objects")
+        to = group.get("to")
+        if not isinstance(to, list) or not to or not all(isinstance(p, str) for p in to):
+            raise Rejected(400, "to must be a non-empty list of numbers as strings")
+        components = group.get("components", {})
+        if not isinstance(components, dict) or not all(
+            isinstance(value, dict) for value in components.values()
+        ):
+            raise Rejected(400, "components must be an object of objects")
+    request_id = sim.new_request_id()
+    for group in groups:
+        components = group.get("components", {})
+        what = orjson.dumps(components, option=orjson.OPT_SORT_KEYS)
+        quick_replies = [
+            (value["payload"], value.get("text") or value["payload"])
+            for value in components.values()
+            if isinstance(value.get("payload"), str)
+        ]
+        for phone in group["to"]:
+            valid = is_phone(phone)
+            sim.accept(
+                msg91=True,
+                key=request_id,
+                phone=phone,
+                number=number,
+                template=name,
+                language=language,
+                content_type="template",
+                # Bad numbers never reach a customer, so they cannot be duplicates.
+                dedupe=hash((number, phone, name, language, what)) if valid else None,
+                quick_replies=quick_replies,
+                valid=valid,
+            )
+    return request_id
+
+
+@send_endpoint
+async def send_single(request: web.Request) -> web.StreamResponse:
+    """B3: one template, text or interactive message to one number."""
+    begun = await _begin(request)
+    if isinstance(begun, web.Response):
+        return begun
+    sim, body = begun
+    fault = sim.draw_fault()
+    refused = _fault_response(sim, fault)
+    if refused is not None:
+        return refused
+    try:
+        message_uuid = accept_single(sim, body)
+    except Rejected as rejected:
+        sim.stats.rejected += 1
+        return invalid(rejected.message)
+    if fault == FAULT_TIMEOUT:
+        sim.stats.faults_timeout += 1
+        await asyncio.sleep(sim.options.timeout_delay_s)
+    return json_response(
+        orjson.dumps(
+            {
+                "status": "success",
+                "hasError": False,
+                "data": {"message_uuid": message_uuid, "status": "message submitted successfully"},
+                "errors": None,
+            }
+        )
+    )
+
+
+def accept_single(sim: Simulator, body: dict[str, Any]) -> str:
+    number = _integrated_number(body)
+    payload = body.get("payload")
+    if payload is None:
+        payload = {}
+    elif not isinstance(payload, dict):
+        raise Rejected(400, "payload must be an object")
+    content_type = body.get("content_type") or payload.get("type")
+    phone = body.get("recipient_number") or payload.get("to")
+    if not isinstance(phone, str) or not phone:
+        raise Rejected(400, "recipient_number is required")
+    if not is_phone(phone):
+        raise Rejected(400, "Invalid recipient number")
+    name = language = ""
+    quick_replies: list[tuple[str, str]] = []
+    if content_type == "template":
+        name, language, template = _template(sim, payload)
+        components = template.get("components", [])
+        if not isinstance(components, list) or not all(isinstance(c, dict) for c in components):
+            raise Rejected(400, "template.components must be a list of objects")
+        for component in components:
+            parameters = component.get("parameters") or []
+            if component.get("type") == "button" and isinstance(parameters, list):
+                for parameter in parameters:
+                    if isinstance(parameter, dict) and isinstance(parameter.get("payload"), str):
+                        quick_replies.append((parameter["payload"], parameter["payload"]))
+        what: Any = components
+    elif content_type == "text":
+        text = body.get("text", payload.get("text"))
+        if not isinstance(text, dict) or not isinstance(text.get("body"), str) or not text["body"]:
+            raise Rejected(400, "text.body is required")
+        what = text["body"]
+    elif content_type == "interactive":
+        interactive = body.get("interactive", payload.get("interactive"))
+        if not isinstance(interactive, dict) or not isinstance(interactive.get("type"), str):
+            raise Rejected(400, "interactive with a type is required")
+        action = interactive.get("action")
+        buttons = action.get("buttons") if isinstance(action, dict) else None
+        for button in buttons if isinstance(buttons, list) else []:
+            reply = button.get("reply") if isinstance(button, dict) else None
+            if isinstance(reply, dict) and isinstance(reply.get("id"), str):
+                quick_replies.append((reply["id"], str(reply.get("title") or reply["id"])))
+        what = interactive
+    elif content_type in _MEDIA_TYPES:
+        # Media session fields are not documented (B3): accept what comes.
+        what = {key: value for key, value in body.items() if key != "integrated_number"}
+    else:
+        raise Rejected(400, f"content_type {content_type!r} is not supported")
+    message_uuid = sim.new_request_id()
+    what_bytes = orjson.dumps(what, option=orjson.OPT_SORT_KEYS)
+    sim.accept(
+        msg91=True,
+        key=message_uuid,
+        phone=phone,
+        number=number,
+        template=name,
+        language=language,
+        content_type=content_type,
+        dedupe=hash((number, phone, name, language, what_bytes)),
+        quick_replies=quick_replies,
+    )
+    return message_uuid
+
+
+def _integrated_number(body: dict[str, Any]) -> str:
+    number = body.get("integrated_number")
+    if isinstance(number, int) and not isinstance(number, bool):
+        number = str(number)
+    if not isinstance(number, str) or not number.isdigit():
+        raise Rejected(400, "integrated_number is required")
+    return number
+
+
+def _template(sim: Simulator, payload: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+    template = payload.get("template")
+    if not isinstance(template, dict):
+        raise Rejected(400, "payload.template is required")
+    name = template.get("name")
+    if not isinstance(name, str) or not name:
+        raise Rejected(400, "payload.template.name is required")
+    language = template.get("language")
+    code = language.get("code") if isinstance(language, dict) else language
+    if not isinstance(code, str) or not code:
+        raise Rejected(400, "payload.template.language.code is required")
+    known = sim.options.known_templates
+    if known and name not in known:
+        raise Rejected(400, f"Template {name} not found")
+    return name, code, template
+
+
+async def list_templates(request: web.Request) -> web.StreamResponse:
+    """B4: the catalogue grouped by name; filters and ``page_size``/``page_num`` optional."""
+    sim = request.app[SIMULATOR]
+    if not sim.authkey_ok(request.headers):
+        return json_response(UNAUTHORIZED, 401)
+    query = request.query
+    items = sim.catalogue_by_name
+    name = query.get("template_name")
+    if name:
+        items = [item for item in items if item["name"] == name]
+    status = query.get("template_status")
+    language = query.get("template_language")
+    if status or language:
+        filtered = []
+        for item in items:
+            languages = [
+                entry
+                for entry in item["languages"]
+                if (not status or str(entry["status"]).upper() == status.upper())
+                and (not language or entry["language"] == language)
+            ]
+            if languages:
+                filtered.append({**item, "languages": languages})
+        items = filtered
+    if "page_size" in query or "page_num" in query:
+        try:
+            size = max(1, int(query.get("page_size", "10")))
+            page = max(1, int(query.get("page_num", "1")))
+        except ValueError:
+            return invalid("page_size and page_num must be integers")
+        items = items[(page - 1) * size : page * size]
+    else:
+        items = items[:500]
+    return json_response(
+        orjson.dumps({"status": "success", "hasError": False, "data": items, "errors": None})
+    )
+
+
+async def route_missing(request: web.Request) -> web.StreamResponse:
+    return json_response(ROUTE_MISSING, 404)
