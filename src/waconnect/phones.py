@@ -33,7 +33,11 @@ def normalize_phone(raw: str, default_country: str | None = None) -> str:
         raise InvalidPhone("phone number is empty")
     digits_only = text.replace(" ", "").replace("-", "").replace("(", "").replace(")", "")
     if not text.startswith("+") and (default_country is None or _looks_international(digits_only)):
-        text = "+" + digits_only.lstrip("0") if digits_only.isdigit() else text
+        international = "+" + digits_only.lstrip("0") if digits_only.isdigit() else text
+        # With a default country, a long national number (Brazil's and China's mobiles have 11
+        # digits) is read as national when it is not a valid international one.
+        if default_country is None or _is_valid(international):
+            text = international
     try:
         parsed = phonenumbers.parse(text, (default_country or "").upper() or None)
     except phonenumbers.NumberParseException as exc:
@@ -44,6 +48,13 @@ def normalize_phone(raw: str, default_country: str | None = None) -> str:
     if not phonenumbers.is_valid_number(parsed):
         raise InvalidPhone(f"{raw!r} is not a valid phone number for its country")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)[1:]
+
+
+def _is_valid(text: str) -> bool:
+    try:
+        return phonenumbers.is_valid_number(phonenumbers.parse(text, None))
+    except phonenumbers.NumberParseException:
+        return False
 
 
 def _looks_international(digits: str) -> bool:

@@ -6,6 +6,7 @@ The server and the worker each build one Runtime; services receive what they nee
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -38,3 +39,21 @@ class Runtime:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+def _clock_file(runtime: Runtime) -> Path:
+    return runtime.settings.data_dir / "test-clock-offset"
+
+
+def share_test_clock(runtime: Runtime) -> None:
+    """Test controls only: publish this process's clock offset to the deployment's workers."""
+    _clock_file(runtime).write_text(str(runtime.clock.offset_seconds))
+
+
+def follow_test_clock(runtime: Runtime) -> None:
+    """Test controls only: take the offset a test set through the server's /_test/clock."""
+    if not runtime.settings.test_controls:
+        return
+    path = _clock_file(runtime)
+    if path.exists():
+        runtime.clock.set_offset(float(path.read_text() or 0))

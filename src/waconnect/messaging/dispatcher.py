@@ -45,7 +45,7 @@ from waconnect.messaging.journal import Journal
 from waconnect.messaging.models import Attempt, Message, Worker
 from waconnect.messaging.retry import Fail, RetryPolicy
 from waconnect.messaging.states import Status
-from waconnect.messaging.transport import (
+from waconnect.providers.transport import (
     AiohttpTransport,
     HttpResponse,
     InDoubt,
@@ -64,7 +64,7 @@ from waconnect.providers.adapters import (
 from waconnect.providers.errors import ErrorFamily, ProviderError, make_error
 from waconnect.providers.models import ProviderConfig
 from waconnect.providers.service import endpoint_for
-from waconnect.runtime import Runtime
+from waconnect.runtime import Runtime, follow_test_clock
 from waconnect.templates.models import Template
 from waconnect.templates.render import RenderError
 
@@ -252,6 +252,7 @@ class Dispatcher:
                     )
                     await session.commit()
                 await self._refresh_lanes()
+                follow_test_clock(self.runtime)
             except Exception:
                 log.exception("heartbeat failed")
             await _sleep_or(self._stop, self.heartbeat_every)

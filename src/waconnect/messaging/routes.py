@@ -53,6 +53,14 @@ async def send_batch(
     return BatchOut(accepted=accepted, rejected=len(items) - accepted, results=items)
 
 
+@router.get("/messages/counts", response_model=dict[str, int])
+async def count_messages(
+    principal: PrincipalDep, session: SessionDep, provider_id: int | None = None
+) -> dict[str, int]:
+    """How many messages are in each state (all states listed, zeros included)."""
+    return await service.count_by_status(session, principal.workspace_id, provider_id)
+
+
 @router.get("/messages/{message_id}", response_model=MessageDetail)
 async def get_message(
     message_id: int, principal: PrincipalDep, session: SessionDep

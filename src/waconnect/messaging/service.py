@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -415,3 +415,19 @@ async def list_messages(
         items=[to_out(row) for row in rows],
         next_cursor=str(rows[-1].id) if more and rows else None,
     )
+
+
+async def count_by_status(
+    session: AsyncSession, workspace_id: int, provider_id: int | None
+) -> dict[str, int]:
+    query = (
+        select(Message.status, func.count())
+        .where(Message.workspace_id == workspace_id)
+        .group_by(Message.status)
+    )
+    if provider_id is not None:
+        query = query.where(Message.provider_id == provider_id)
+    counts = {status.value: 0 for status in Status}
+    for status, count in (await session.execute(query)).all():
+        counts[status] = count
+    return counts

@@ -6,6 +6,8 @@ from fastapi import APIRouter, Response
 
 from waconnect.providers import service
 from waconnect.providers.schemas import ProviderCreate, ProviderOut, ProviderPatch, RotateToken
+from waconnect.providers.verify import VerifyResult
+from waconnect.providers.verify import verify_provider as verify
 from waconnect.web.deps import PrincipalDep, RuntimeDep, SessionDep
 
 router = APIRouter(prefix="/providers", tags=["providers"])
@@ -70,3 +72,12 @@ async def rotate_token(
         session, runtime, principal.workspace_id, provider_id, grace
     )
     return service.to_out(runtime, config)
+
+
+@router.post("/{provider_id}/verify", response_model=VerifyResult)
+async def verify_provider(
+    provider_id: int, principal: PrincipalDep, session: SessionDep, runtime: RuntimeDep
+) -> VerifyResult:
+    """Send the validation payload and return what the provider answered."""
+    config = await service.get_provider(session, principal.workspace_id, provider_id)
+    return await verify(runtime, config)

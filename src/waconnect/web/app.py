@@ -18,7 +18,7 @@ from waconnect import __version__
 from waconnect.db.migrate import upgrade_async
 from waconnect.messaging.routes import router as messages_router
 from waconnect.providers.routes import router as providers_router
-from waconnect.runtime import Runtime
+from waconnect.runtime import Runtime, share_test_clock
 from waconnect.settings import Settings
 from waconnect.templates.routes import router as templates_router
 from waconnect.web.errors import ApiError, install_error_handlers
@@ -136,6 +136,8 @@ def _add_test_controls(app: FastAPI, runtime: Runtime) -> None:
             runtime.clock.advance(body.advance_seconds)
         else:
             raise ApiError(422, "validation_error", "give advance_seconds or set")
+        # Workers of this deployment in other processes follow through the data directory.
+        share_test_clock(runtime)
         return JSONResponse(
             {"now": runtime.clock.now().isoformat(), "offset_seconds": runtime.clock.offset_seconds}
         )

@@ -43,7 +43,8 @@ class WorkspaceSettings(Strict):
     frequency_cap: FrequencyCap | None = None
     opt_out_keywords: list[str] = Field(default_factory=lambda: ["STOP", "UNSUBSCRIBE"])
     opt_in_keywords: list[str] = Field(default_factory=lambda: ["START"])
-    # The business attests it collected opt-in (WhatsApp requires it): new contacts start subscribed.
+    # The business attests it collected opt-in (WhatsApp requires it): new contacts start
+    # subscribed.
     new_contact_subscription: Literal["subscribed", "unsubscribed"] = "subscribed"
     in_doubt_policy: Literal["hold", "resend"] = "hold"
     in_doubt_wait_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60)

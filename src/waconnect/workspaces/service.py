@@ -7,12 +7,14 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from waconnect.clock import Clock
-from waconnect.web.errors import ApiError, conflict, not_found
+from waconnect.db.base import is_storable_id
+from waconnect.web.errors import ApiError, conflict, invalid_from, not_found
 from waconnect.workspaces.models import ApiKey, Workspace
 from waconnect.workspaces.schemas import WorkspaceSettings, WorkspaceSettingsPatch
 
@@ -40,7 +42,14 @@ async def ensure_default_workspace(session: AsyncSession, clock: Clock) -> Works
     found = await session.scalar(select(Workspace).where(Workspace.name == DEFAULT_WORKSPACE))
     if found:
         return found
-    return await create_workspace(session, clock, DEFAULT_WORKSPACE)
+    try:
+        return await create_workspace(session, clock, DEFAULT_WORKSPACE)
+    except ApiError:
+        # Another process (a second server, a CLI command) made it at the same moment.
+        found = await session.scalar(select(Workspace).where(Workspace.name == DEFAULT_WORKSPACE))
+        if found is None:
+            raise
+        return found
 
 
 async def create_workspace(session: AsyncSession, clock: Clock, name: str) -> Workspace:
@@ -80,7 +89,11 @@ async def update_settings(
     merged: dict[str, Any] = dict(workspace.settings or {})
     merged.update(patch.model_dump(mode="json", exclude_unset=True))
     # Re-validate the whole document: a patch must leave consistent settings behind.
-    workspace.settings = WorkspaceSettings.model_validate(merged).model_dump(mode="json")
+    try:
+        checked = WorkspaceSettings.model_validate(merged)
+    except ValidationError as exc:  # a bad country, time zone, range, or a null
+        raise invalid_from(exc) from None
+    workspace.settings = checked.model_dump(mode="json")
     await session.flush()
     return workspace
 
@@ -110,7 +123,7 @@ async def list_keys(session: AsyncSession, workspace_id: int) -> list[ApiKey]:
 
 
 async def revoke_key(session: AsyncSession, clock: Clock, workspace_id: int, key_id: int) -> ApiKey:
-    row = await session.get(ApiKey, key_id)
+    row = await session.get(ApiKey, key_id) if is_storable_id(key_id) else None
     if row is None or row.workspace_id != workspace_id:
         raise not_found("API key")
     if row.revoked_at is None:
