@@ -5,6 +5,9 @@ The server and the worker each build one Runtime; services receive what they nee
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +27,22 @@ class Runtime:
     sessions: async_sessionmaker[AsyncSession]
     secrets: SecretBox
     extras: dict[str, object] = field(default_factory=dict)
+    _write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @asynccontextmanager
+    async def writer(self) -> AsyncIterator[AsyncSession]:
+        """A session for a write transaction.
+
+        On SQLite this process's writers take turns on a lock here rather than in SQLite's
+        busy handler, which sleeps in coarse steps (up to 100 ms) while another connection
+        of the same process holds the write lock. PostgreSQL needs no such turn-taking.
+        """
+        if self.settings.is_sqlite:
+            async with self._write_lock, self.sessions() as session:
+                yield session
+        else:
+            async with self.sessions() as session:
+                yield session
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Runtime:

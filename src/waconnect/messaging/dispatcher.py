@@ -73,6 +73,7 @@ log = logging.getLogger("waconnect.dispatcher")
 MESSAGES = Message.__table__
 ATTEMPTS = Attempt.__table__
 RESPONSE_KEEP = 2000  # characters of a provider's answer kept on the attempt
+CLAIM_MAX = 2000  # rows per claim statement
 
 
 @dataclass(slots=True)
@@ -168,7 +169,7 @@ class Dispatcher:
         self._tasks: list[asyncio.Task[None]] = []
         self._sends: set[asyncio.Task[None]] = set()
         self.journal = Journal(
-            runtime.sessions, {"begin": self._write_begins, "finish": self._write_finishes}
+            runtime.writer, {"begin": self._write_begins, "finish": self._write_finishes}
         )
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -210,7 +211,7 @@ class Dispatcher:
         if self._sends:
             await asyncio.gather(*self._sends, return_exceptions=True)
         await self.journal.close()
-        async with self.runtime.sessions() as session:
+        async with self.runtime.writer() as session:
             # Claimed but never begun: give them back at once.
             await session.execute(
                 update(Message)
@@ -226,7 +227,7 @@ class Dispatcher:
             await lane.transport.close()
 
     async def _register(self) -> None:
-        async with self.runtime.sessions() as session:
+        async with self.runtime.writer() as session:
             now = budget.wall_now()
             session.add(
                 Worker(
@@ -244,7 +245,7 @@ class Dispatcher:
     async def _heartbeat_loop(self) -> None:
         while not self._stop.is_set():
             try:
-                async with self.runtime.sessions() as session:
+                async with self.runtime.writer() as session:
                     await session.execute(
                         update(Worker)
                         .where(Worker.id == self.worker_id)
@@ -300,12 +301,12 @@ class Dispatcher:
             # Shrink locally first; record the smaller share once in-flight fits under it.
             await lane.limiter.set_capacity(target)
             if lane.limiter.in_flight <= target:
-                async with self.runtime.sessions() as session:
+                async with self.runtime.writer() as session:
                     await budget.shrink_share(session, lane.provider_id, self.worker_id, target)
                     await session.commit()
                 lane.share = target
         elif target > lane.share or lane.limiter.capacity < lane.share:
-            async with self.runtime.sessions() as session:
+            async with self.runtime.writer() as session:
                 granted = await budget.grow_share(
                     session,
                     lane.provider_id,
@@ -320,28 +321,30 @@ class Dispatcher:
 
     # --- claiming --------------------------------------------------------------------------------
 
+    def _wanted(self, lane: Lane) -> int:
+        """Rows to claim so the lane never runs dry: about four rounds of its limit."""
+        per_request = max(lane.adapter.max_batch(lane.endpoint), 1)
+        return min(lane.limiter.capacity * 4 * per_request - len(lane.backlog), CLAIM_MAX)
+
     async def _claim_loop(self) -> None:
+        """Keep every lane's backlog filled; sleep until woken when there is nothing due."""
         while not self._stop.is_set():
-            claimed_any = False
+            found_work = False
             try:
                 for lane in list(self.lanes.values()):
-                    want = lane.limiter.capacity * 2 * max(
-                        lane.adapter.max_batch(lane.endpoint), 1
-                    ) - len(lane.backlog)
-                    if want <= 0:
-                        continue
-                    rows = await self.claim(lane.provider_id, min(want, 2000))
+                    want = self._wanted(lane)
+                    if want < max(lane.limiter.capacity, 1):
+                        continue  # enough in hand; the pump wakes us when it runs low
+                    rows = await self.claim(lane.provider_id, want)
                     if rows:
-                        claimed_any = True
+                        found_work = True
                         lane.backlog.extend(rows)
                         lane.ready.set()
             except Exception:
                 log.exception("claim failed")
-            if not claimed_any:
+            if not found_work:
                 self._wake.clear()
                 await _sleep_or(self._wake, self.poll_every)
-            else:
-                await asyncio.sleep(0)
 
     async def claim(self, provider_id: int, limit: int) -> list[Claimed]:
         """Lease up to ``limit`` due rows of one provider: priority first, then due time."""
@@ -378,7 +381,7 @@ class Dispatcher:
                 MESSAGES.c.next_attempt_at,
             )
         )
-        async with self.runtime.sessions() as session:
+        async with self.runtime.writer() as session:
             rows = (await session.execute(statement)).all()
             await session.commit()
         claimed = [Claimed(*row) for row in rows]
@@ -399,6 +402,8 @@ class Dispatcher:
                 await lane.limiter.release()
                 return
             batch = self._take_batch(lane)
+            if len(lane.backlog) < lane.limiter.capacity * 2:
+                self._wake.set()  # running low: claim more before the lane runs dry
             task = asyncio.create_task(self._send(lane, batch))
             self._sends.add(task)
             task.add_done_callback(self._sends.discard)
@@ -602,7 +607,7 @@ class Dispatcher:
     async def _fail_unsent(self, rows: Sequence[Claimed], why: str) -> None:
         """Messages that can never be sent as they are: failed without an attempt."""
         now = self.runtime.clock.now()
-        async with self.runtime.sessions() as session:
+        async with self.runtime.writer() as session:
             await session.execute(
                 update(Message)
                 .where(Message.id.in_([r.id for r in rows]), Message.status == Status.QUEUED)
@@ -765,7 +770,7 @@ class Dispatcher:
 
     async def recover(self, startup: bool = False) -> None:
         now = self.runtime.clock.now()
-        async with self.runtime.sessions() as session:
+        async with self.runtime.writer() as session:
             await self._expire(session, now)
             await self._recover_dead_leases(session, now, startup)
             await self._settle_in_doubt(session, now)

@@ -74,21 +74,19 @@ async def contact_ids(
     if not unique:
         return {}
     insert = _insert(session)
+    # executemany of one cached statement: far cheaper to compile than one huge VALUES list.
     await session.execute(
-        insert(Contact)
-        .values(
-            [
-                {
-                    "workspace_id": workspace_id,
-                    "phone": phone,
-                    "subscription": settings.new_contact_subscription,
-                    "subscription_source": "default",
-                    "created_at": now,
-                }
-                for phone in unique
-            ]
-        )
-        .on_conflict_do_nothing(index_elements=["workspace_id", "phone"])
+        insert(Contact.__table__).on_conflict_do_nothing(index_elements=["workspace_id", "phone"]),
+        [
+            {
+                "workspace_id": workspace_id,
+                "phone": phone,
+                "subscription": settings.new_contact_subscription,
+                "subscription_source": "default",
+                "created_at": now,
+            }
+            for phone in unique
+        ],
     )
     rows = await session.execute(
         select(Contact.phone, Contact.id).where(
@@ -135,11 +133,13 @@ async def enqueue(
         }
         for r in rows
     ]
-    result = await session.execute(
-        Message.__table__.insert().returning(Message.__table__.c.id, sort_by_parameter_order=True),
-        values,
-    )
-    return [row[0] for row in result.all()]
+    table = Message.__table__
+    # SQLAlchemy sends this as multi-row INSERTs (its "insertmanyvalues"), one statement per
+    # page, pages in order. Ids are assigned in VALUES order within a statement and grow from
+    # one statement to the next, so the ascending ids are the rows in the order given — and we
+    # avoid sort_by_parameter_order, which SQLite can only honour row by row.
+    result = await session.execute(table.insert().returning(table.c.id), values)
+    return sorted(row[0] for row in result.all())
 
 
 def wake_dispatcher(runtime: Runtime) -> None:
