@@ -479,9 +479,7 @@ def endpoint_for(runtime: Runtime, config: ProviderConfig) -> ProviderEndpoint:
     if config.auth_type == "basic" and config.auth_password_enc:
         basic = (config.auth_username or "", box.decrypt(config.auth_password_enc))
     templates = config.templates or {}
-    templates_base = templates.get("api_base") or (
-        DEFAULT_MSG91_TEMPLATE_BASE if config.kind == "msg91" else None
-    )
+    templates_base = templates.get("api_base") or _default_templates_base(config)
     return ProviderEndpoint(
         kind=config.kind,
         endpoint_url=config.endpoint_url,
@@ -491,3 +489,13 @@ def endpoint_for(runtime: Runtime, config: ProviderConfig) -> ProviderEndpoint:
         batch_size=int((config.options or {}).get("batch_size", 100)),
         templates_base=templates_base,
     )
+
+
+def _default_templates_base(config: ProviderConfig) -> str | None:
+    """MSG91 lists templates on control.msg91.com while it sends on api.msg91.com; a config
+    pointed elsewhere (a proxy, the simulator) serves both from its own base."""
+    if config.kind != "msg91":
+        return None
+    if config.endpoint_url.rstrip("/") == DEFAULT_ENDPOINTS["msg91"]:
+        return DEFAULT_MSG91_TEMPLATE_BASE
+    return config.endpoint_url
