@@ -35,7 +35,9 @@ def test_message_reaches_read_through_real_callbacks(make_stack, kind: str) -> N
     headers = attempt["request"]["headers"]
     secret = next(value for name, value in headers.items() if name.lower() == "authkey")
     assert secret.startswith("••••") and "sim-authkey" not in secret
-    reports = [entry["detail"]["status"] for entry in message["timeline"] if entry["kind"] == "report"]
+    reports = [
+        entry["detail"]["status"] for entry in message["timeline"] if entry["kind"] == "report"
+    ]
     assert {"sent", "delivered", "read"} <= set(reports)
     assert stack.sim_stats()["duplicates"] == 0
 
@@ -52,7 +54,9 @@ def test_verify_reports_the_providers_answer(make_stack, kind: str) -> None:
         assert good["ok"] is True, good
         assert good["http_status"] == 200
         assert "••••" in str(good["request"]["headers"])
-        wrong = api.patch(f"/providers/{provider['id']}", json={"headers": {"Authkey": "wrong-key-000000"}})
+        wrong = api.patch(
+            f"/providers/{provider['id']}", json={"headers": {"Authkey": "wrong-key-000000"}}
+        )
         assert wrong.status_code == 200, wrong.text
         bad = api.post(f"/providers/{provider['id']}/verify").json()
     assert bad["ok"] is False

@@ -49,9 +49,22 @@ def _sim_log(stack: Stack) -> dict[str, dict[str, Any]]:
 
 def test_faults_end_in_known_states_without_duplicates(make_stack) -> None:
     stack = make_stack(
-        "--latency-ms", "5", "--ratio-5xx", "0.1", "--ratio-429", "0.1",
-        "--ratio-timeout", "0.1", "--timeout-delay-s", "2", "--fail-ratio", "0.05",
-        "--report-delay-ms", "10", "--seed", "7",
+        "--latency-ms",
+        "5",
+        "--ratio-5xx",
+        "0.1",
+        "--ratio-429",
+        "0.1",
+        "--ratio-timeout",
+        "0.1",
+        "--timeout-delay-s",
+        "2",
+        "--fail-ratio",
+        "0.05",
+        "--report-delay-ms",
+        "10",
+        "--seed",
+        "7",
         WACONNECT_HTTP_TIMEOUT_SECONDS="0.5",
     )
     stack.create_key()
@@ -120,13 +133,20 @@ def test_crash_under_hold_never_sends_twice(make_stack) -> None:
 
 def test_crash_under_resend_delivers_each_exactly_once(make_stack) -> None:
     stack = make_stack(
-        "--latency-ms", "20", "--report-delay-ms", "30", "--seed", "5",
+        "--latency-ms",
+        "20",
+        "--report-delay-ms",
+        "30",
+        "--seed",
+        "5",
         WACONNECT_TEST_CONTROLS="1",
     )
     stack.create_key()
     stack.start_server("--no-worker")
     with stack.api as api:
-        patched = api.patch("/workspace", json={"in_doubt_policy": "resend", "in_doubt_wait_minutes": 1})
+        patched = api.patch(
+            "/workspace", json={"in_doubt_policy": "resend", "in_doubt_wait_minutes": 1}
+        )
         assert patched.status_code == 200, patched.text
     _crash_run(stack, 5000, kills=3)
 

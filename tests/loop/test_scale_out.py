@@ -9,7 +9,6 @@ from sqlalchemy import select
 
 from waconnect.db.engine import make_engine
 from waconnect.messaging.models import Attempt
-
 from waconnect.testing.stack import wait_until
 
 pytestmark = pytest.mark.slow

@@ -1,4 +1,4 @@
-"""Fresh, migrated databases for tests: SQLite always, PostgreSQL when WACONNECT_TEST_POSTGRES_URL is set.
+"""Fresh, migrated databases for tests: SQLite always, PostgreSQL when its URL is set.
 
 Each test gets its own database copied from a template migrated once per session, so tests are
 isolated and the migrations themselves are what builds every test database.
@@ -28,7 +28,9 @@ def postgres_base_url() -> str | None:
     url = os.environ.get(POSTGRES_ENV)
     if not url:
         return None
-    return url.replace("postgresql://", "postgresql+asyncpg://", 1) if "+asyncpg" not in url else url
+    return (
+        url.replace("postgresql://", "postgresql+asyncpg://", 1) if "+asyncpg" not in url else url
+    )
 
 
 def _dsn(url: str) -> str:

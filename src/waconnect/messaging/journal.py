@@ -25,7 +25,7 @@ class Journal:
 
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        sessions: Callable[[], AbstractAsyncContextManager[AsyncSession]],
         writers: dict[str, Write],
         max_batch: int = 2000,
     ) -> None:

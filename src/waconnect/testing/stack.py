@@ -18,8 +18,11 @@ DEMO_TEMPLATE: dict[str, Any] = {
     "category": "UTILITY",
     "status": "APPROVED",
     "components": [
-        {"type": "BODY", "text": "Hi {{1}}, order {{2}} is on its way.",
-         "example": {"body_text": [["Asha", "A-1"]]}},
+        {
+            "type": "BODY",
+            "text": "Hi {{1}}, order {{2}} is on its way.",
+            "example": {"body_text": [["Asha", "A-1"]]},
+        },
         {"type": "BUTTONS", "buttons": [{"type": "QUICK_REPLY", "text": "Thanks"}]},
     ],
 }
@@ -88,7 +91,9 @@ class Stack:
         self.key = result.stdout.strip()
         return self.key
 
-    def add_provider(self, kind: str = "sandbox", max_concurrency: int = 100, **extra: Any) -> dict[str, Any]:
+    def add_provider(
+        self, kind: str = "sandbox", max_concurrency: int = 100, **extra: Any
+    ) -> dict[str, Any]:
         sim = self.simulator.base_url
         body: dict[str, Any] = {
             "nickname": f"{kind}-{max_concurrency}-{len(extra)}",
@@ -134,9 +139,15 @@ class Stack:
                         "template": {
                             "name": "order_update",
                             "language": {"code": "en"},
-                            "components": [{"type": "body", "parameters": [
-                                {"type": "text", "text": f"C{n}"}, {"type": "text", "text": f"A-{n}"},
-                            ]}],
+                            "components": [
+                                {
+                                    "type": "body",
+                                    "parameters": [
+                                        {"type": "text", "text": f"C{n}"},
+                                        {"type": "text", "text": f"A-{n}"},
+                                    ],
+                                }
+                            ],
                         },
                     }
                     for n in range(start, min(start + 1000, count))
