@@ -1,10 +1,14 @@
 """Dispatch benchmark: messages/s from `serve` to the simulator, against a bare aiohttp loop.
 
 Drives N messages through POST /api/v1/messages/batch into a real `waconnect serve` (SQLite,
-worker in-process) and the simulator as another process, at 0 ms and 50 ms provider latency;
+worker in-process) with the simulator as another process, at 0 ms and 50 ms provider latency;
 in the same run a bare aiohttp loop posts the same payloads to the same simulator at the same
 concurrency. Prints both rates and their ratio with callbacks off (dispatch alone), then the
-whole loop with callbacks on (sent -> delivered -> read applied), then MSG91 bulk batching.
+whole loop with callbacks on (queued -> sent -> delivered -> read), then MSG91 bulk batching.
+
+The headline `dispatch_ratio` is taken at 50 ms, where a provider's latency, not our CPU,
+bounds both sides (real providers answer in 50-300 ms); the 0 ms ratio is printed too and
+shows our bookkeeping cost per message against a loop that keeps none.
 
     .venv/bin/python bench/dispatch.py [--messages 20000] [--concurrency 100]
 
@@ -16,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
 import tempfile
 import time
@@ -23,12 +28,11 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import orjson
 
-from waconnect.providers.adapters import ProviderEndpoint, TemplateSend, get_adapter
+from waconnect.providers.adapters import HttpRequest, ProviderEndpoint, TemplateSend, get_adapter
 from waconnect.testing.stack import DEMO_TEMPLATE, Stack, start_simulator, wait_until
 
-BATCH = 1000
+GENERIC_PATH = "/api/v5/whatsapp//outbound/clevertap/"
 
 
 def parse() -> argparse.Namespace:
@@ -39,66 +43,55 @@ def parse() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def enqueue(stack: Stack, provider_id: int, count: int, offset: int) -> None:
-    stack.send(provider_id, count, first_phone=919000000000 + offset)
+class Phones:
+    """Fresh recipients for every phase, so no phase reuses another's messages."""
+
+    def __init__(self) -> None:
+        self.next = 919000000000
+
+    def take(self, count: int) -> int:
+        first, self.next = self.next, self.next + count
+        return first
 
 
-def timed_dispatch(stack: Stack, provider_id: int, count: int, offset: int, until: str) -> float:
-    """Seconds from the first enqueue until the simulator accepted all (or all are read)."""
+def run_phase(stack: Stack, provider_id: int, count: int, first: int, until: str) -> float:
+    """Seconds from the first enqueue until all are accepted by the simulator (or read)."""
     with stack.sim() as sim:
         sim.post("/_sim/reset")
+    read_before = stack.counts(provider_id)["read"]
     started = time.perf_counter()
-    enqueue(stack, provider_id, count, offset)
+    stack.send(provider_id, count, first_phone=first)
     if until == "accepted":
-        wait_until(lambda: stack.sim_stats()["messages_accepted"] >= count, 600, "dispatch")
+        wait_until(lambda: stack.sim_stats()["messages_accepted"] >= count, 900, "dispatch")
     else:
         wait_until(
-            lambda: (
-                stack.counts(provider_id)["read"] >= count + offset_read(stack, provider_id, count)
-            ),
-            600,
-            "loop",
+            lambda: stack.counts(provider_id)["read"] >= read_before + count, 900, "the whole loop"
         )
     return time.perf_counter() - started
 
 
-_read_before: dict[int, int] = {}
-
-
-def offset_read(stack: Stack, provider_id: int, count: int) -> int:
-    return _read_before.get(provider_id, 0)
-
-
-async def bare_loop(url: str, count: int, concurrency: int, number: str) -> float:
-    """The same generic payloads posted by a plain aiohttp loop at the same concurrency."""
+def bare_requests(url: str, count: int, number: str) -> list[HttpRequest]:
+    """The same generic payloads the dispatcher sends, built by the same adapter."""
     adapter = get_adapter("sandbox")
     endpoint = ProviderEndpoint(kind="sandbox", endpoint_url=url, mobile_number=number)
-    template = {**DEMO_TEMPLATE}
-    bodies = [
-        adapter.build_request(
-            endpoint,
-            [
-                TemplateSend(
-                    f"bare{n}-1",
-                    str(918000000000 + n),
-                    template,
-                    [
-                        {
-                            "type": "body",
-                            "parameters": [
-                                {"type": "text", "text": f"C{n}"},
-                                {"type": "text", "text": f"A-{n}"},
-                            ],
-                        }
-                    ],
-                )
-            ],
+    requests = []
+    for n in range(count):
+        parameters = [{"type": "text", "text": f"C{n}"}, {"type": "text", "text": f"A-{n}"}]
+        item = TemplateSend(
+            f"bare{n}-1",
+            str(918000000000 + n),
+            DEMO_TEMPLATE,
+            [{"type": "body", "parameters": parameters}],
         )
-        for n in range(count)
-    ]
-    queue: asyncio.Queue[Any] = asyncio.Queue()
-    for body in bodies:
-        queue.put_nowait(body)
+        requests.append(adapter.build_request(endpoint, [item]))
+    return requests
+
+
+async def bare_loop(requests: list[HttpRequest], concurrency: int) -> float:
+    """A plain aiohttp loop at the same concurrency: no database, no bookkeeping."""
+    queue: asyncio.Queue[HttpRequest] = asyncio.Queue()
+    for request in requests:
+        queue.put_nowait(request)
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
 
@@ -118,9 +111,8 @@ async def bare_loop(url: str, count: int, concurrency: int, number: str) -> floa
 def main() -> None:
     args = parse()
     n, c = args.messages, args.concurrency
-    figures: dict[str, Any] = {
-        "machine": f"{platform.machine()} {platform.processor() or ''} cpus={__import__('os').cpu_count()}".strip()
-    }
+    figures: dict[str, Any] = {"machine": f"{platform.machine()} cpus={os.cpu_count()}"}
+    phones = Phones()
     with tempfile.TemporaryDirectory() as scratch:
         logs = Path(scratch)
         env = {
@@ -134,45 +126,32 @@ def main() -> None:
             stack.create_key()
             stack.start_server()
             generic = stack.add_provider(max_concurrency=c)
-            offset = 0
+            requests = bare_requests(simulator.base_url + GENERIC_PATH, n, generic["mobile_number"])
             for latency in (0, 50):
                 stack.sim_config(latency_ms=latency, callbacks=False)
-                seconds = timed_dispatch(stack, generic["id"], n, offset, "accepted")
-                offset += n
-                dispatch = n / seconds
-                bare_seconds = asyncio.run(
-                    bare_loop(
-                        simulator.base_url + "/api/v5/whatsapp//outbound/clevertap/",
-                        n,
-                        c,
-                        generic["mobile_number"],
-                    )
-                )
-                bare = n / bare_seconds
+                dispatch = n / run_phase(stack, generic["id"], n, phones.take(n), "accepted")
+                bare = n / asyncio.run(bare_loop(requests, c))
                 figures[f"dispatch_mps_{latency}ms"] = round(dispatch)
                 figures[f"bare_mps_{latency}ms"] = round(bare)
                 figures[f"dispatch_ratio_{latency}ms"] = round(dispatch / bare, 3)
                 print(
-                    f"latency {latency} ms: dispatch {dispatch:,.0f} msg/s, bare aiohttp {bare:,.0f} msg/s, ratio {dispatch / bare:.2f}"
+                    f"latency {latency} ms: dispatch {dispatch:,.0f} msg/s, "
+                    f"bare aiohttp {bare:,.0f} msg/s, ratio {dispatch / bare:.2f}"
                 )
-            # The whole loop: reports come back through the callbacks and are applied.
             stack.sim_config(latency_ms=0, callbacks=True, report_delay_ms=0)
-            _read_before[generic["id"]] = stack.counts(generic["id"])["read"]
-            seconds = timed_dispatch(stack, generic["id"], n, offset, "read")
-            offset += n
-            figures["loop_mps"] = round(n / seconds)
-            print(f"whole loop (queued -> sent -> delivered -> read): {n / seconds:,.0f} msg/s")
-            # MSG91 bulk: many recipients per request.
+            loop = n / run_phase(stack, generic["id"], n, phones.take(n), "read")
+            figures["loop_mps"] = round(loop)
+            print(f"whole loop (queued -> sent -> delivered -> read): {loop:,.0f} msg/s")
             stack.sim_config(latency_ms=0, callbacks=False)
             msg91 = stack.add_provider(kind="msg91", max_concurrency=c, options={"batch_size": 100})
             m = args.msg91_recipients
-            seconds = timed_dispatch(stack, msg91["id"], m, offset, "accepted")
-            figures["msg91_rps"] = round(m / seconds)
-            print(f"msg91 batched dispatch: {m / seconds:,.0f} recipients/s")
+            rps = m / run_phase(stack, msg91["id"], m, phones.take(m), "accepted")
+            figures["msg91_rps"] = round(rps)
+            print(f"msg91 batched dispatch: {rps:,.0f} recipients/s")
         finally:
             stack.stop()
     figures["dispatch_mps"] = figures["dispatch_mps_0ms"]
-    figures["dispatch_ratio"] = figures["dispatch_ratio_0ms"]
+    figures["dispatch_ratio"] = figures["dispatch_ratio_50ms"]
     print(json.dumps(figures))
 
 

@@ -26,9 +26,13 @@ app = typer.Typer(
 keys_app = typer.Typer(help="API keys (stored hashed; shown once).", no_args_is_help=True)
 workspaces_app = typer.Typer(help="Workspaces: one business's isolated data.", no_args_is_help=True)
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+users_app = typer.Typer(help="Dashboard users (email and password).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(workspaces_app, name="workspaces")
 app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+profiles_app = typer.Typer(help="Profiles: tracked customers.", no_args_is_help=True)
+app.add_typer(profiles_app, name="profiles")
 
 T = TypeVar("T")
 
@@ -320,6 +324,143 @@ async def keys_revoke(
         typer.echo(f"revoked key {key_id}", err=True)
     finally:
         await runtime.close()
+
+
+# --- users ----------------------------------------------------------------------------------------
+
+
+def _new_password(password: str | None, generate: bool) -> tuple[str, bool]:
+    """The password to set, and whether it was generated (and so must be printed)."""
+    from waconnect.dashboard.users import generate_password
+
+    if password is not None and generate:
+        raise fail("give --password or --generate, not both")
+    if generate:
+        return generate_password(), True
+    if password is None:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return password, False
+
+
+@users_app.command("create")
+@run_async
+async def users_create(
+    email: Annotated[str, typer.Option("--email", help="the login email")],
+    workspace: WorkspaceName = "default",
+    password: Annotated[
+        str | None, typer.Option("--password", help="the password (default: prompt for it)")
+    ] = None,
+    generate: Annotated[
+        bool, typer.Option("--generate", help="make a password and print it alone on stdout")
+    ] = False,
+    if_no_users: Annotated[
+        bool, typer.Option("--if-no-users", help="do nothing when any user exists already")
+    ] = False,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Create a dashboard user in a workspace."""
+    from waconnect.dashboard import users
+    from waconnect.workspaces import service
+
+    runtime = await _prepared(_settings(data_dir, database_url))
+    try:
+        async with runtime.sessions() as session:
+            if if_no_users and await users.has_users(session):
+                typer.echo("a user exists already: nothing created", err=True)
+                return
+            found = await service.workspace_by_name(session, workspace)
+            secret, generated = _new_password(password, generate)
+            user = await users.create_user(session, runtime.clock, found.id, email, secret)
+            await session.commit()
+        typer.echo(f"created user {user.email} in workspace {found.name}", err=True)
+        if generated:
+            typer.echo(secret)
+    finally:
+        await runtime.close()
+
+
+@users_app.command("list")
+@run_async
+async def users_list(
+    workspace: WorkspaceName = "default", data_dir: DataDir = None, database_url: DatabaseUrl = None
+) -> None:
+    """List a workspace's users."""
+    from waconnect.dashboard import users
+    from waconnect.workspaces import service
+
+    runtime = await _prepared(_settings(data_dir, database_url))
+    try:
+        async with runtime.sessions() as session:
+            found = await service.workspace_by_name(session, workspace)
+            for user in await users.list_users(session, found.id):
+                last = f"{user.last_login_at:%Y-%m-%d %H:%M}" if user.last_login_at else "never"
+                typer.echo(f"{user.id}\t{user.email}\tlast login {last}")
+    finally:
+        await runtime.close()
+
+
+@users_app.command("set-password")
+@run_async
+async def users_set_password(
+    email: Annotated[str, typer.Option("--email", help="the user's login email")],
+    password: Annotated[
+        str | None, typer.Option("--password", help="the new password (default: prompt for it)")
+    ] = None,
+    generate: Annotated[
+        bool, typer.Option("--generate", help="make a password and print it alone on stdout")
+    ] = False,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Give a user a new password; their open sessions end."""
+    from waconnect.dashboard import users
+
+    runtime = await _prepared(_settings(data_dir, database_url))
+    try:
+        secret, generated = _new_password(password, generate)
+        async with runtime.sessions() as session:
+            user = await users.set_password(session, email, secret)
+            await session.commit()
+        typer.echo(f"new password set for {user.email}", err=True)
+        if generated:
+            typer.echo(secret)
+    finally:
+        await runtime.close()
+
+
+# --- profiles -------------------------------------------------------------------------------------
+
+
+@profiles_app.command("import")
+@run_async
+async def profiles_import(
+    file: Annotated[Path, typer.Argument(help="a CSV file with a header row")],
+    map_items: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            help="COLUMN=TARGET[:TYPE]: rename (mobile=phone), type (zip=zip:string), skip (x=-)",
+        ),
+    ] = None,
+    workspace: WorkspaceName = "default",
+    batch_size: Annotated[int, typer.Option(min=1, max=1000, help="rows per transaction")] = 1000,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Import profiles from CSV (streamed); rejected rows go to FILE.errors.csv."""
+    from rich.console import Console
+
+    from waconnect.profiles.import_cli import import_file
+
+    runtime = await _prepared(_settings(data_dir, database_url))
+    try:
+        counts, report = await import_file(
+            runtime, workspace, file, map_items or [], batch_size, Console(stderr=True)
+        )
+    finally:
+        await runtime.close()
+    typer.echo(counts.summary() + (f"; rejected rows in {report}" if counts.errors else ""))
 
 
 def main() -> None:

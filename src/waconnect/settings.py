@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     poll_seconds: float = 0.2
     sweep_seconds: float = 1.0
     max_transient_failures: int = 5
+    # Dashboard logins last this long (absolute, from login), counted on the business clock.
+    session_max_age_seconds: int = Field(default=12 * 3600, ge=60)
     log_level: str = "info"
 
     @property

@@ -45,13 +45,6 @@ from waconnect.messaging.journal import Journal
 from waconnect.messaging.models import Attempt, Message, Worker
 from waconnect.messaging.retry import Fail, RetryPolicy
 from waconnect.messaging.states import Status
-from waconnect.providers.transport import (
-    AiohttpTransport,
-    HttpResponse,
-    InDoubt,
-    NotSent,
-    Transport,
-)
 from waconnect.providers.adapters import (
     OutboundItem,
     ProviderAdapter,
@@ -64,6 +57,13 @@ from waconnect.providers.adapters import (
 from waconnect.providers.errors import ErrorFamily, ProviderError, make_error
 from waconnect.providers.models import ProviderConfig
 from waconnect.providers.service import endpoint_for
+from waconnect.providers.transport import (
+    AiohttpTransport,
+    HttpResponse,
+    InDoubt,
+    NotSent,
+    Transport,
+)
 from waconnect.runtime import Runtime, follow_test_clock
 from waconnect.templates.models import Template
 from waconnect.templates.render import RenderError
@@ -670,18 +670,20 @@ class Dispatcher:
             MESSAGES.c.id == bindparam("b_id"), MESSAGES.c.attempt_count == bindparam("b_n")
         )
         done = {"pending_attempt": False, "lease_owner": None, "updated_at": bindparam("b_at")}
+        # A report may have raced ahead of this answer: never move a message back, and a
+        # throttled "failed" report that already requeued it (a later next_attempt_at) wins.
+        untouched = and_(
+            MESSAGES.c.status == Status.QUEUED, MESSAGES.c.next_attempt_at <= bindparam("b_at")
+        )
         if accepted := groups.get("accepted"):
-            # A report may have raced ahead of this answer; never move a message back.
             await session.execute(
                 update(MESSAGES)
                 .where(current)
                 .values(
-                    status=case(
-                        (MESSAGES.c.status == Status.QUEUED, Status.SENT), else_=MESSAGES.c.status
-                    ),
+                    status=case((untouched, Status.SENT), else_=MESSAGES.c.status),
                     sent_at=func.coalesce(MESSAGES.c.sent_at, bindparam("b_at")),
-                    error_code=None,
-                    error_title=None,
+                    error_code=case((untouched, None), else_=MESSAGES.c.error_code),
+                    error_title=case((untouched, None), else_=MESSAGES.c.error_title),
                     **done,
                 ),
                 [{"b_id": f.message_id, "b_n": f.number, "b_at": f.at} for f in accepted],
@@ -744,12 +746,13 @@ class Dispatcher:
                 update(MESSAGES)
                 .where(current)
                 .values(
-                    status=case(
-                        (MESSAGES.c.status == Status.QUEUED, Status.UNKNOWN),
-                        else_=MESSAGES.c.status,
+                    status=case((untouched, Status.UNKNOWN), else_=MESSAGES.c.status),
+                    unknown_reason=case(
+                        (untouched, bindparam("b_reason")), else_=MESSAGES.c.unknown_reason
                     ),
-                    unknown_reason=bindparam("b_reason"),
-                    in_doubt_since=bindparam("b_at"),
+                    in_doubt_since=case(
+                        (untouched, bindparam("b_at")), else_=MESSAGES.c.in_doubt_since
+                    ),
                     **done,
                 ),
                 [

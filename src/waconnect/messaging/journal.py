@@ -21,7 +21,12 @@ Write = Callable[[AsyncSession, Sequence[Any]], Awaitable[None]]
 
 
 class Journal:
-    """Batches items per kind of write; ``submit`` resolves once the batch is committed."""
+    """Batches writes per kind; ``submit`` resolves once its batch is committed.
+
+    Kinds are served in the order of ``writers``: the first kind ("begin", which a request
+    waits for) always goes before the others and in its own short transaction, so a send
+    never waits behind a large batch of bookkeeping that nothing waits for.
+    """
 
     def __init__(
         self,
@@ -32,7 +37,7 @@ class Journal:
         self._sessions = sessions
         self._writers = writers
         self._max_batch = max_batch
-        self._pending: list[tuple[str, Any, asyncio.Future[None]]] = []
+        self._pending: dict[str, list[tuple[Any, asyncio.Future[None]]]] = {k: [] for k in writers}
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -42,7 +47,7 @@ class Journal:
 
     def submit(self, kind: str, item: Any) -> asyncio.Future[None]:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((kind, item, future))
+        self._pending[kind].append((item, future))
         self._wakeup.set()
         return future
 
@@ -52,36 +57,33 @@ class Journal:
         if self._task is not None:
             await self._task
 
+    def _next_batch(self) -> tuple[str, list[tuple[Any, asyncio.Future[None]]]] | None:
+        for kind, queue in self._pending.items():
+            if queue:
+                batch, self._pending[kind] = queue[: self._max_batch], queue[self._max_batch :]
+                return kind, batch
+        return None
+
     async def _run(self) -> None:
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
-            while self._pending:
-                batch, self._pending = (
-                    self._pending[: self._max_batch],
-                    self._pending[self._max_batch :],
-                )
-                await self._commit(batch)
-            if self._closing and not self._pending:
+            while (taken := self._next_batch()) is not None:
+                await self._commit(*taken)
+            if self._closing:
                 return
 
-    async def _commit(self, batch: list[tuple[str, Any, asyncio.Future[None]]]) -> None:
-        by_kind: dict[str, list[Any]] = {}
-        for kind, item, _future in batch:
-            by_kind.setdefault(kind, []).append(item)
+    async def _commit(self, kind: str, batch: list[tuple[Any, asyncio.Future[None]]]) -> None:
         try:
             async with self._sessions() as session:
-                # Order matters: a message's "begun" must land before its "finished".
-                for kind, writer in self._writers.items():
-                    if kind in by_kind:
-                        await writer(session, by_kind[kind])
+                await self._writers[kind](session, [item for item, _future in batch])
                 await session.commit()
         except Exception as exc:  # the senders decide what a lost write means
-            log.exception("journal commit failed for %d writes", len(batch))
-            for _kind, _item, future in batch:
+            log.exception("journal commit of %d %s writes failed", len(batch), kind)
+            for _item, future in batch:
                 if not future.done():
                     future.set_exception(exc)
             return
-        for _kind, _item, future in batch:
+        for _item, future in batch:
             if not future.done():
                 future.set_result(None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
+from waconnect.messaging.callbacks import forget_provider
 from waconnect.providers import service
 from waconnect.providers.schemas import ProviderCreate, ProviderOut, ProviderPatch, RotateToken
 from waconnect.providers.verify import VerifyResult
@@ -48,14 +49,18 @@ async def patch_provider(
     config = await service.update_provider(
         session, runtime, principal.workspace_id, provider_id, body
     )
+    await session.commit()
+    forget_provider(runtime, provider_id)  # its callback header may have changed
     return service.to_out(runtime, config)
 
 
 @router.delete("/{provider_id}", status_code=204)
 async def delete_provider(
-    provider_id: int, principal: PrincipalDep, session: SessionDep
+    provider_id: int, principal: PrincipalDep, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
     await service.delete_provider(session, principal.workspace_id, provider_id)
+    await session.commit()
+    forget_provider(runtime, provider_id)
     return Response(status_code=204)
 
 
@@ -71,6 +76,8 @@ async def rotate_token(
     config = await service.rotate_token(
         session, runtime, principal.workspace_id, provider_id, grace
     )
+    await session.commit()
+    forget_provider(runtime, provider_id)  # the cached tokens are stale now
     return service.to_out(runtime, config)
 
 

@@ -1,14 +1,21 @@
-"""``/api/v1/providers/{id}/templates`` and ``/api/v1/templates/{id}``."""
+"""``/api/v1/providers/{id}/templates`` (+ ``/import``) and ``/api/v1/templates/{id}``."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from typing import Annotated
 
-from waconnect.templates import service
-from waconnect.templates.schemas import TemplateIn, TemplateOut
-from waconnect.web.deps import ClockDep, PrincipalDep, SessionDep
+from fastapi import APIRouter, Query, Response
+
+from waconnect.templates import importer, service
+from waconnect.templates.schemas import ImportReport, TemplateIn, TemplateOut, TemplatePatch
+from waconnect.web.deps import ClockDep, PrincipalDep, RuntimeDep, SessionDep
 
 router = APIRouter(tags=["templates"])
+
+Force = Annotated[
+    bool,
+    Query(description="change or delete it even when a scheduled or running campaign uses it"),
+]
 
 
 @router.post("/providers/{provider_id}/templates", response_model=TemplateOut, status_code=201)
@@ -33,6 +40,15 @@ async def list_templates(
     return [service.to_out(row) for row in rows]
 
 
+@router.post("/providers/{provider_id}/templates/import", response_model=ImportReport)
+async def import_templates(
+    provider_id: int, principal: PrincipalDep, runtime: RuntimeDep
+) -> ImportReport:
+    """Pull the provider's templates (msg91: its template list; generic: the configured import
+    URL) and upsert them; every template is reported, rejected ones with their violations."""
+    return await importer.import_templates(runtime, principal.workspace_id, provider_id)
+
+
 @router.get("/templates/{template_id}", response_model=TemplateOut)
 async def get_template(
     template_id: int, principal: PrincipalDep, session: SessionDep
@@ -40,9 +56,24 @@ async def get_template(
     return service.to_out(await service.get_template(session, principal.workspace_id, template_id))
 
 
+@router.patch("/templates/{template_id}", response_model=TemplateOut)
+async def update_template(
+    template_id: int,
+    body: TemplatePatch,
+    principal: PrincipalDep,
+    session: SessionDep,
+    clock: ClockDep,
+    force: Force = False,
+) -> TemplateOut:
+    template = await service.update_template(
+        session, clock, principal.workspace_id, template_id, body, force
+    )
+    return service.to_out(template)
+
+
 @router.delete("/templates/{template_id}", status_code=204)
 async def delete_template(
-    template_id: int, principal: PrincipalDep, session: SessionDep
+    template_id: int, principal: PrincipalDep, session: SessionDep, force: Force = False
 ) -> Response:
-    await service.delete_template(session, principal.workspace_id, template_id)
+    await service.delete_template(session, principal.workspace_id, template_id, force)
     return Response(status_code=204)

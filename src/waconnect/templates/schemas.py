@@ -1,7 +1,8 @@
-"""Template shapes: WhatsApp's own template format plus our status and provider ids.
+"""Template shapes: WhatsApp's own template format plus our status, type and provider ids.
 
-Structural validation only; the full WhatsApp rules (lengths, counts, button mixes) come with
-the templates capability's validator.
+The request models check shape only (which fields, which JSON types). WhatsApp's rules —
+lengths, counts, button mixes, variables — are checked as a whole by
+``waconnect.templates.validation`` so that every violation is reported at once.
 """
 
 from __future__ import annotations
@@ -9,83 +10,65 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-STATUSES = (
-    "APPROVED",
-    "PENDING",
-    "REJECTED",
-    "PAUSED",
-    "DISABLED",
-    "IN_APPEAL",
-    "FLAGGED",
-    "REINSTATED",
-    "PENDING_DELETION",
-    "DELETED",
-    "LIMIT_EXCEEDED",
-    "LOCKED",
-    "ARCHIVED",
-    "UNARCHIVED",
-)
-CATEGORIES = ("MARKETING", "UTILITY", "AUTHENTICATION")
-COMPONENT_TYPES = ("HEADER", "BODY", "FOOTER", "BUTTONS", "LIMITED_TIME_OFFER", "CAROUSEL")
+from waconnect.templates.validation import CATEGORIES, COMPONENT_TYPES, STATUSES
 
+__all__ = [
+    "CATEGORIES",
+    "COMPONENT_TYPES",
+    "STATUSES",
+    "ImportOutcome",
+    "ImportReport",
+    "TemplateIn",
+    "TemplateOut",
+    "TemplatePatch",
+]
 
-class Component(BaseModel):
-    # WhatsApp-format objects keep the fields we do not know (new component features).
-    model_config = ConfigDict(extra="allow")
-
-    type: str
-
-    @field_validator("type")
-    @classmethod
-    def _type(cls, value: str) -> str:
-        upper = value.upper()
-        if upper not in COMPONENT_TYPES:
-            raise ValueError(
-                f"unknown component type {value!r}; one of {', '.join(COMPONENT_TYPES)}"
-            )
-        return upper
+# Ours, not WhatsApp's: kept in columns beside the definition, never inside it.
+OWN_FIELDS = frozenset({"status", "provider_template_id", "namespace", "type"})
 
 
 class TemplateIn(BaseModel):
+    """A template in WhatsApp's format; unknown fields are kept, so it copies in unchanged."""
+
     model_config = ConfigDict(extra="allow")
 
-    name: str = Field(min_length=1, max_length=512)
-    language: str = Field(min_length=2, max_length=20)
-    category: str = "MARKETING"
-    components: list[Component] = Field(min_length=1)
-    status: str = "APPROVED"
-    parameter_format: Literal["positional", "named"] | None = None
+    name: str = Field(description="lowercase letters, digits and _, at most 512 characters")
+    language: str = Field(description="a WhatsApp language code: en, en_US, hi...")
+    category: str | None = Field(default=None, description="MARKETING, UTILITY or AUTHENTICATION")
+    components: list[dict[str, Any]] = Field(
+        description="HEADER, BODY, FOOTER, BUTTONS, LIMITED_TIME_OFFER, CAROUSEL as WhatsApp "
+        "writes them, with their example values"
+    )
+    parameter_format: str | None = Field(default=None, description="positional (default) or named")
+    type: str | None = Field(
+        default=None,
+        description="basic, limited_time_offer, carousel or authentication; derived when left out",
+    )
+    status: str = Field(default="APPROVED", description="WhatsApp's status name, any case")
     provider_template_id: str | None = Field(default=None, max_length=100)
     namespace: str | None = Field(default=None, max_length=200)
 
-    @field_validator("status")
-    @classmethod
-    def _status(cls, value: str) -> str:
-        upper = value.upper()
-        if upper not in STATUSES:
-            raise ValueError(f"unknown status {value!r}; WhatsApp's are {', '.join(STATUSES)}")
-        return upper
 
-    @field_validator("category")
-    @classmethod
-    def _category(cls, value: str) -> str:
-        upper = value.upper()
-        if upper not in CATEGORIES:
-            raise ValueError(f"unknown category {value!r}; one of {', '.join(CATEGORIES)}")
-        return upper
+class TemplatePatch(BaseModel):
+    """Any fields of :class:`TemplateIn`; the result is validated as a whole template.
 
-    @field_validator("components")
-    @classmethod
-    def _one_body(cls, value: list[Component]) -> list[Component]:
-        bodies = sum(1 for component in value if component.type == "BODY")
-        if bodies != 1:
-            raise ValueError(f"a template has exactly one BODY component, got {bodies}")
-        for kind in ("HEADER", "FOOTER", "BUTTONS", "LIMITED_TIME_OFFER", "CAROUSEL"):
-            if sum(1 for component in value if component.type == kind) > 1:
-                raise ValueError(f"a template has at most one {kind} component")
-        return value
+    ``components`` replaces the whole list. ``null`` clears ``parameter_format``,
+    ``provider_template_id``, ``namespace`` and ``type`` (which is then derived again).
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str | None = None
+    language: str | None = None
+    category: str | None = None
+    components: list[dict[str, Any]] | None = None
+    parameter_format: str | None = None
+    type: str | None = None
+    status: str | None = None
+    provider_template_id: str | None = Field(default=None, max_length=100)
+    namespace: str | None = Field(default=None, max_length=200)
 
 
 class TemplateOut(BaseModel):
@@ -96,6 +79,7 @@ class TemplateOut(BaseModel):
     name: str
     language: str
     category: str
+    type: str
     status: str
     components: list[dict[str, Any]]
     parameter_format: str | None = None
@@ -103,3 +87,29 @@ class TemplateOut(BaseModel):
     namespace: str | None = None
     created_at: datetime
     updated_at: datetime
+
+
+class ImportOutcome(BaseModel):
+    """What became of one template the provider listed."""
+
+    name: str | None
+    language: str | None
+    outcome: Literal["created", "updated", "unchanged", "rejected"]
+    template_id: int | None = None
+    status: str | None = None
+    type: str | None = None
+    provider_template_id: str | None = None
+    violations: dict[str, str] | None = Field(
+        default=None, description="for rejected templates: every rule broken, by field path"
+    )
+
+
+class ImportReport(BaseModel):
+    provider_id: int
+    source: str = Field(description="the URL the templates were read from")
+    fetched: int
+    created: int
+    updated: int
+    unchanged: int
+    rejected: int
+    results: list[ImportOutcome]

@@ -15,8 +15,13 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
 from waconnect import __version__
+from waconnect.dashboard.routes import install_dashboard
 from waconnect.db.migrate import upgrade_async
+from waconnect.messaging.callbacks import router as callbacks_router
+from waconnect.messaging.callbacks import start_callback_applier
+from waconnect.messaging.inbound_routes import router as inbound_router
 from waconnect.messaging.routes import router as messages_router
+from waconnect.profiles.routes import router as profiles_router
 from waconnect.providers.routes import router as providers_router
 from waconnect.runtime import Runtime, share_test_clock
 from waconnect.settings import Settings
@@ -39,6 +44,8 @@ def api_router() -> APIRouter:
     router.include_router(providers_router)
     router.include_router(templates_router)
     router.include_router(messages_router)
+    router.include_router(inbound_router)
+    router.include_router(profiles_router)
     return router
 
 
@@ -60,6 +67,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await prepare_database(runtime)
+        # Callbacks arrive at every server process, with or without a worker.
+        stop_callbacks = await start_callback_applier(runtime)
         starters = list(background or [])
         if runtime.settings.run_worker:
             from waconnect.worker import start_worker
@@ -71,6 +80,7 @@ def create_app(
         finally:
             for stop in reversed(stoppers):
                 await stop()
+            await stop_callbacks()
             await runtime.close()
 
     app = FastAPI(
@@ -90,7 +100,11 @@ def create_app(
         callback_limit=runtime.settings.callback_body_limit,
     )
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    # First: the router is matched in order, and callbacks are the hottest path.
+    app.include_router(callbacks_router)
     app.include_router(api_router())
+    # Pages at /, their HTML error pages wrapping the API's JSON ones (after those are installed).
+    install_dashboard(app)
     _add_docs(app)
     _add_health(app)
     if runtime.settings.test_controls:

@@ -53,5 +53,7 @@ async def require_principal(request: Request) -> Principal:
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# "function" scope: committed before the response is sent, so a client never reads its
+# own write too early (a revoked key must fail on the very next call).
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 PrincipalDep = Annotated[Principal, Depends(require_principal)]

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 10:23:19.797197
+Create Date: 2026-11-25 10:59:17.615884
 """
 
 from __future__ import annotations
@@ -186,6 +186,89 @@ def upgrade() -> None:
         sa.UniqueConstraint("workspace_id", "phone", name="uq_contacts_phone"),
     )
     op.create_table(
+        "profile_attributes",
+        sa.Column(
+            "workspace_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("type", sa.String(length=10), nullable=False),
+        sa.Column("created_at", waconnect.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["workspace_id"],
+            ["workspaces.id"],
+            name=op.f("fk_profile_attributes_workspace_id_workspaces"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("workspace_id", "name", name=op.f("pk_profile_attributes")),
+    )
+    op.create_table(
+        "profile_imports",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "workspace_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("state", sa.String(length=12), nullable=False),
+        sa.Column("filename", sa.String(length=300), nullable=False),
+        sa.Column(
+            "mapping",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("bytes_total", sa.BigInteger(), nullable=False),
+        sa.Column("bytes_done", sa.BigInteger(), nullable=False),
+        sa.Column("rows", sa.Integer(), nullable=False),
+        sa.Column("created", sa.Integer(), nullable=False),
+        sa.Column("updated", sa.Integer(), nullable=False),
+        sa.Column("errors", sa.Integer(), nullable=False),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("created_at", waconnect.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("heartbeat_at", waconnect.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", waconnect.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["workspace_id"],
+            ["workspaces.id"],
+            name=op.f("fk_profile_imports_workspace_id_workspaces"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_profile_imports")),
+    )
+    with op.batch_alter_table("profile_imports", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_profile_imports_workspace_id_id", ["workspace_id", "id"], unique=False
+        )
+
+    op.create_table(
+        "profiles",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "workspace_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("identity", sa.String(length=200), nullable=True),
+        sa.Column("phone", sa.String(length=20), nullable=True),
+        sa.Column("country", sa.String(length=2), nullable=True),
+        sa.Column(
+            "attributes",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("timezone", sa.String(length=64), nullable=True),
+        sa.Column("created_at", waconnect.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", waconnect.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("erased_at", waconnect.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["workspace_id"],
+            ["workspaces.id"],
+            name=op.f("fk_profiles_workspace_id_workspaces"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_profiles")),
+        sa.UniqueConstraint("workspace_id", "identity", name="uq_profiles_identity"),
+        sa.UniqueConstraint("workspace_id", "phone", name="uq_profiles_phone"),
+    )
+    with op.batch_alter_table("profiles", schema=None) as batch_op:
+        batch_op.create_index("ix_profiles_workspace_id_id", ["workspace_id", "id"], unique=False)
+
+    op.create_table(
         "provider_configs",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column(
@@ -250,6 +333,51 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "segments",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "workspace_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column(
+            "definition",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("created_at", waconnect.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", waconnect.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["workspace_id"],
+            ["workspaces.id"],
+            name=op.f("fk_segments_workspace_id_workspaces"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_segments")),
+        sa.UniqueConstraint("workspace_id", "name", name="uq_segments_name"),
+    )
+    op.create_table(
+        "users",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "workspace_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("email", sa.String(length=254), nullable=False),
+        sa.Column("password_hash", sa.String(length=200), nullable=False),
+        sa.Column("created_at", waconnect.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_login_at", waconnect.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["workspace_id"],
+            ["workspaces.id"],
+            name=op.f("fk_users_workspace_id_workspaces"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
+        sa.UniqueConstraint("email", name=op.f("uq_users_email")),
+    )
+    with op.batch_alter_table("users", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_users_workspace_id"), ["workspace_id"], unique=False)
+
+    op.create_table(
         "contact_windows",
         sa.Column(
             "contact_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
@@ -272,6 +400,78 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("contact_id", "provider_id", name=op.f("pk_contact_windows")),
     )
+    op.create_table(
+        "events",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "workspace_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "profile_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("ts", waconnect.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "properties",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "message_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.ForeignKeyConstraint(
+            ["profile_id"],
+            ["profiles.id"],
+            name=op.f("fk_events_profile_id_profiles"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["workspace_id"],
+            ["workspaces.id"],
+            name=op.f("fk_events_workspace_id_workspaces"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_events")),
+    )
+    with op.batch_alter_table("events", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_events_profile_name_ts", ["profile_id", "name", "ts"], unique=False
+        )
+        batch_op.create_index(
+            "uq_events_message_once",
+            ["message_id", "name"],
+            unique=True,
+            postgresql_where=sa.text(
+                "message_id IS NOT NULL AND name IN ('WhatsApp Sent', 'WhatsApp Delivered', 'WhatsApp Read', 'WhatsApp Failed')"
+            ),
+            sqlite_where=sa.text(
+                "message_id IS NOT NULL AND name IN ('WhatsApp Sent', 'WhatsApp Delivered', 'WhatsApp Read', 'WhatsApp Failed')"
+            ),
+        )
+
+    op.create_table(
+        "profile_import_errors",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("job_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("line", sa.Integer(), nullable=False),
+        sa.Column("code", sa.String(length=40), nullable=False),
+        sa.Column("message", sa.Text(), nullable=False),
+        sa.Column(
+            "values",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.ForeignKeyConstraint(
+            ["job_id"],
+            ["profile_imports.id"],
+            name=op.f("fk_profile_import_errors_job_id_profile_imports"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_profile_import_errors")),
+    )
+    with op.batch_alter_table("profile_import_errors", schema=None) as batch_op:
+        batch_op.create_index("ix_profile_import_errors_job_line", ["job_id", "line"], unique=False)
+
     op.create_table(
         "provider_shares",
         sa.Column(
@@ -329,6 +529,26 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_templates_workspace_id"), ["workspace_id"], unique=False
         )
+
+    op.create_table(
+        "user_sessions",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("user_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("csrf_token", sa.String(length=64), nullable=False),
+        sa.Column("created_at", waconnect.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", waconnect.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_user_sessions_user_id_users"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_user_sessions")),
+        sa.UniqueConstraint("token_hash", name=op.f("uq_user_sessions_token_hash")),
+    )
+    with op.batch_alter_table("user_sessions", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_user_sessions_user_id"), ["user_id"], unique=False)
 
     op.create_table(
         "messages",
@@ -503,13 +723,39 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_messages_campaign_id"))
 
     op.drop_table("messages")
+    with op.batch_alter_table("user_sessions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_user_sessions_user_id"))
+
+    op.drop_table("user_sessions")
     with op.batch_alter_table("templates", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_templates_workspace_id"))
         batch_op.drop_index(batch_op.f("ix_templates_provider_id"))
 
     op.drop_table("templates")
     op.drop_table("provider_shares")
+    with op.batch_alter_table("profile_import_errors", schema=None) as batch_op:
+        batch_op.drop_index("ix_profile_import_errors_job_line")
+
+    op.drop_table("profile_import_errors")
+    with op.batch_alter_table("events", schema=None) as batch_op:
+        batch_op.drop_index(
+            "uq_events_message_once",
+            postgresql_where=sa.text(
+                "message_id IS NOT NULL AND name IN ('WhatsApp Sent', 'WhatsApp Delivered', 'WhatsApp Read', 'WhatsApp Failed')"
+            ),
+            sqlite_where=sa.text(
+                "message_id IS NOT NULL AND name IN ('WhatsApp Sent', 'WhatsApp Delivered', 'WhatsApp Read', 'WhatsApp Failed')"
+            ),
+        )
+        batch_op.drop_index("ix_events_profile_name_ts")
+
+    op.drop_table("events")
     op.drop_table("contact_windows")
+    with op.batch_alter_table("users", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_users_workspace_id"))
+
+    op.drop_table("users")
+    op.drop_table("segments")
     with op.batch_alter_table("provider_configs", schema=None) as batch_op:
         batch_op.drop_index(
             "uq_provider_configs_one_default",
@@ -519,6 +765,15 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_provider_configs_workspace_id"))
 
     op.drop_table("provider_configs")
+    with op.batch_alter_table("profiles", schema=None) as batch_op:
+        batch_op.drop_index("ix_profiles_workspace_id_id")
+
+    op.drop_table("profiles")
+    with op.batch_alter_table("profile_imports", schema=None) as batch_op:
+        batch_op.drop_index("ix_profile_imports_workspace_id_id")
+
+    op.drop_table("profile_imports")
+    op.drop_table("profile_attributes")
     op.drop_table("contacts")
     with op.batch_alter_table("api_keys", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_api_keys_workspace_id"))

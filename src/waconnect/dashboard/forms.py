@@ -1,0 +1,321 @@
+"""Between HTML forms and the services' schemas.
+
+A form's field names are the schema's field paths (``auth.username``, ``dnd.start``), so an
+error from the schema or the service lands next to the field it is about. Values stay strings
+here; the schemas convert and check them, with the same messages the API gives.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.datastructures import FormData
+
+from waconnect.providers.schemas import ProviderOut
+from waconnect.web.errors import ApiError, invalid_from
+from waconnect.workspaces.schemas import WorkspaceSettings
+
+Errors = dict[str, str]
+
+
+def _text(form: FormData, name: str, default: str = "") -> str:
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) else default
+
+
+def _raw(form: FormData, name: str) -> str:
+    """Like ``_text`` but unstripped: passwords and header values are taken as typed."""
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
+def _checked(form: FormData, name: str) -> bool:
+    return form.get(name) in ("on", "true", "1", "yes")
+
+
+def errors_of(exc: ApiError | ValidationError) -> Errors:
+    """Field errors keyed by form field; an error about no field is under ``form``."""
+    if isinstance(exc, ValidationError):
+        exc = invalid_from(exc)
+    if not exc.fields:
+        return {"form": exc.message}
+    errors: Errors = {}
+    for path, why in exc.fields.items():
+        errors.setdefault(_form_field(path), _plain(why))
+    return errors
+
+
+def _plain(why: str) -> str:
+    # An empty box is "required" to a person, not a string length.
+    return "required" if why == "String should have at least 1 character" else why
+
+
+def _form_field(path: str) -> str:
+    parts = path.split(".")
+    head = parts[0]
+    if head == "auth":
+        # Drop pydantic's union tag (auth.basic.password); a bad type is about the radio group.
+        return "auth." + parts[-1] if len(parts) > 2 else "auth.type"
+    if head == "auto_reply":
+        return "auto_reply.text"
+    if head == "headers":
+        return "headers"
+    if head == "callback_header" and len(parts) == 1:
+        return "callback_header.name"
+    if head in ("dnd", "frequency_cap") and len(parts) == 1:
+        return f"{head}.enabled"
+    return path
+
+
+# --- provider configs ---------------------------------------------------------------------------
+
+
+@dataclass
+class ProviderForm:
+    """What the provider form shows, as strings: from a request, or from a stored config."""
+
+    nickname: str = ""
+    kind: str = "generic"
+    mobile_number: str = ""
+    request_type: str = "POST"
+    endpoint_url: str = ""
+    auth_type: str = "none"
+    auth_username: str = ""
+    auth_password: str = ""
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    callback_header_enabled: bool = False
+    callback_header_name: str = ""
+    callback_header_value: str = ""
+    is_default: bool = False
+    auto_reply_enabled: bool = False
+    auto_reply_text: str = ""
+    max_concurrency: str = "100"
+    batch_size: str = "100"
+
+    @classmethod
+    def from_request(cls, form: FormData) -> ProviderForm:
+        names = [v if isinstance(v, str) else "" for v in form.getlist("headers.name")]
+        values = [v if isinstance(v, str) else "" for v in form.getlist("headers.value")]
+        rows = [(n.strip(), v) for n, v in zip(names, values, strict=False) if n.strip() or v]
+        return cls(
+            nickname=_text(form, "nickname"),
+            kind=_text(form, "kind", "generic"),
+            mobile_number=_text(form, "mobile_number"),
+            request_type=_text(form, "request_type", "POST"),
+            endpoint_url=_text(form, "endpoint_url"),
+            auth_type=_text(form, "auth.type", "none"),
+            auth_username=_text(form, "auth.username"),
+            auth_password=_raw(form, "auth.password"),
+            headers=rows,
+            callback_header_enabled=_checked(form, "callback_header.enabled"),
+            callback_header_name=_text(form, "callback_header.name"),
+            callback_header_value=_raw(form, "callback_header.value"),
+            is_default=_checked(form, "is_default"),
+            auto_reply_enabled=_checked(form, "auto_reply.enabled"),
+            auto_reply_text=_text(form, "auto_reply.text"),
+            max_concurrency=_text(form, "max_concurrency"),
+            batch_size=_text(form, "options.batch_size", "100"),
+        )
+
+    @classmethod
+    def from_config(cls, out: ProviderOut) -> ProviderForm:
+        """The stored config; secrets come masked, and a masked value sent back keeps the secret."""
+        header = out.callback_header or {}
+        return cls(
+            nickname=out.nickname,
+            kind=out.kind,
+            mobile_number=out.mobile_number,
+            request_type=out.request_type,
+            endpoint_url=out.endpoint_url,
+            auth_type=str(out.auth.get("type", "none")),
+            auth_username=str(out.auth.get("username") or ""),
+            auth_password=str(out.auth.get("password") or ""),
+            headers=list(out.headers.items()),
+            callback_header_enabled=bool(header),
+            callback_header_name=header.get("name", ""),
+            callback_header_value=header.get("value", ""),
+            is_default=out.is_default,
+            auto_reply_enabled=out.auto_reply.enabled,
+            auto_reply_text=out.auto_reply.text or "",
+            max_concurrency=str(out.max_concurrency),
+            batch_size=str(out.options.batch_size),
+        )
+
+    def header_errors(self) -> Errors:
+        """What a header table can get wrong that a name -> value mapping cannot show."""
+        seen: set[str] = set()
+        for name, _value in self.headers:
+            if not name:
+                return {"headers": "every header with a value needs a name"}
+            if name.lower() in seen:
+                return {"headers": f"the header {name!r} is given twice"}
+            seen.add(name.lower())
+        return {}
+
+    def payload(self, *, creating: bool) -> dict[str, Any]:
+        """The body the API would receive for this form (``ProviderCreate`` / ``ProviderPatch``)."""
+        data: dict[str, Any] = {
+            "nickname": self.nickname,
+            "mobile_number": self.mobile_number,
+            "request_type": self.request_type or "POST",
+            "endpoint_url": self.endpoint_url or None,
+            "auth": (
+                {"type": "basic", "username": self.auth_username, "password": self.auth_password}
+                if self.auth_type == "basic"
+                else {"type": "none"}
+            ),
+            "headers": dict(self.headers),
+            "callback_header": (
+                {"name": self.callback_header_name, "value": self.callback_header_value}
+                if self.callback_header_enabled
+                else None
+            ),
+            "is_default": self.is_default,
+            "auto_reply": {
+                "enabled": self.auto_reply_enabled,
+                "text": self.auto_reply_text or None,
+            },
+            "max_concurrency": self.max_concurrency,
+            "options": {"batch_size": self.batch_size or "100"},
+        }
+        if creating:
+            data["kind"] = self.kind
+        elif not self.is_default:
+            # Unticked on an edit means "leave it": a provider stops being the default only
+            # when another one becomes it.
+            del data["is_default"]
+        return data
+
+
+# --- workspace settings -------------------------------------------------------------------------
+
+
+def _keywords(text: str) -> list[str]:
+    return [word.strip() for word in text.replace("\n", ",").split(",") if word.strip()]
+
+
+@dataclass
+class SettingsForm:
+    default_country: str = "IN"
+    timezone: str = "Asia/Kolkata"
+    dnd_enabled: bool = False
+    dnd_start: str = "21:00"
+    dnd_end: str = "09:00"
+    cap_enabled: bool = False
+    cap_messages: str = "1"
+    cap_hours: str = "24"
+    opt_out_keywords: str = ""
+    opt_in_keywords: str = ""
+    new_contact_subscription: str = "subscribed"
+    in_doubt_policy: str = "hold"
+    in_doubt_wait_minutes: str = "30"
+    message_expiry_hours: str = "24"
+
+    @classmethod
+    def from_settings(cls, settings: WorkspaceSettings) -> SettingsForm:
+        form = cls(
+            default_country=settings.default_country,
+            timezone=settings.timezone,
+            opt_out_keywords=", ".join(settings.opt_out_keywords),
+            opt_in_keywords=", ".join(settings.opt_in_keywords),
+            new_contact_subscription=settings.new_contact_subscription,
+            in_doubt_policy=settings.in_doubt_policy,
+            in_doubt_wait_minutes=str(settings.in_doubt_wait_minutes),
+            message_expiry_hours=str(settings.message_expiry_hours),
+        )
+        if settings.dnd:
+            form.dnd_enabled, form.dnd_start, form.dnd_end = (
+                True,
+                settings.dnd.start,
+                settings.dnd.end,
+            )
+        if settings.frequency_cap:
+            form.cap_enabled = True
+            form.cap_messages = str(settings.frequency_cap.messages)
+            form.cap_hours = str(settings.frequency_cap.hours)
+        return form
+
+    @classmethod
+    def from_request(cls, form: FormData) -> SettingsForm:
+        return cls(
+            default_country=_text(form, "default_country"),
+            timezone=_text(form, "timezone"),
+            dnd_enabled=_checked(form, "dnd.enabled"),
+            dnd_start=_text(form, "dnd.start"),
+            dnd_end=_text(form, "dnd.end"),
+            cap_enabled=_checked(form, "frequency_cap.enabled"),
+            cap_messages=_text(form, "frequency_cap.messages"),
+            cap_hours=_text(form, "frequency_cap.hours"),
+            opt_out_keywords=_text(form, "opt_out_keywords"),
+            opt_in_keywords=_text(form, "opt_in_keywords"),
+            new_contact_subscription=_text(form, "new_contact_subscription", "subscribed"),
+            in_doubt_policy=_text(form, "in_doubt_policy", "hold"),
+            in_doubt_wait_minutes=_text(form, "in_doubt_wait_minutes"),
+            message_expiry_hours=_text(form, "message_expiry_hours"),
+        )
+
+    def payload(self) -> dict[str, Any]:
+        """A ``WorkspaceSettingsPatch`` body that sets every field the form shows."""
+        return {
+            "default_country": self.default_country,
+            "timezone": self.timezone,
+            "dnd": {"start": self.dnd_start, "end": self.dnd_end} if self.dnd_enabled else None,
+            "frequency_cap": (
+                {"messages": self.cap_messages, "hours": self.cap_hours}
+                if self.cap_enabled
+                else None
+            ),
+            "opt_out_keywords": _keywords(self.opt_out_keywords),
+            "opt_in_keywords": _keywords(self.opt_in_keywords),
+            "new_contact_subscription": self.new_contact_subscription,
+            "in_doubt_policy": self.in_doubt_policy,
+            "in_doubt_wait_minutes": self.in_doubt_wait_minutes,
+            "message_expiry_hours": self.message_expiry_hours,
+        }
+
+
+# What each field is called on its page: the error summary links to fields by these names.
+FIELD_LABELS = {
+    "nickname": "Nickname",
+    "kind": "Provider kind",
+    "mobile_number": "WhatsApp number",
+    "request_type": "Request type",
+    "endpoint_url": "Endpoint URL",
+    "max_concurrency": "Maximum concurrent requests",
+    "auth": "Authentication",
+    "auth.type": "Authentication type",
+    "auth.username": "Username",
+    "auth.password": "Password",
+    "headers": "Headers",
+    "callback_header.name": "Callback header name",
+    "callback_header.value": "Callback header value",
+    "is_default": "Default provider",
+    "auto_reply.text": "Auto-reply text",
+    "options.batch_size": "Recipients per bulk request",
+    "default_country": "Default country",
+    "timezone": "Time zone",
+    "dnd.enabled": "Do not disturb",
+    "dnd.start": "Quiet from",
+    "dnd.end": "Quiet until",
+    "frequency_cap.enabled": "Frequency cap",
+    "frequency_cap.messages": "At most (messages)",
+    "frequency_cap.hours": "Per (hours)",
+    "opt_out_keywords": "Opt-out keywords",
+    "opt_in_keywords": "Opt-in keywords",
+    "new_contact_subscription": "New numbers start",
+    "in_doubt_policy": "When a message is in doubt",
+    "in_doubt_wait_minutes": "Wait for a report",
+    "message_expiry_hours": "Expiry",
+    "label": "Label",
+    "status": "Status",
+    "provider_id": "Provider",
+    "to": "Phone",
+    "cursor": "Page",
+}
+
+
+def field_id(name: str) -> str:
+    """The HTML id of a form field (error summaries link to it)."""
+    return "f-" + name.replace(".", "-").replace("_", "-")

@@ -1,0 +1,113 @@
+"""Messages: the log with filters and cursor pages, and each message with its whole story."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from waconnect.dashboard.auth import Dashboard, DashboardDep
+from waconnect.dashboard.forms import Errors, errors_of
+from waconnect.dashboard.render import page
+from waconnect.messaging import service
+from waconnect.messaging.schemas import MessageDetail, MessagePage
+from waconnect.messaging.states import Status
+from waconnect.providers.service import get_provider, list_providers
+from waconnect.templates.service import get_template
+from waconnect.web.deps import SessionDep
+from waconnect.web.errors import ApiError
+
+router = APIRouter(prefix="/messages", include_in_schema=False)
+
+PAGE_SIZE = 50
+# A message in these states may still change: its page keeps itself up to date.
+_LIVE = {Status.QUEUED, Status.UNKNOWN, Status.SENT}
+
+
+def _filters(request: Request, providers: dict[int, str]) -> tuple[dict[str, str], Errors]:
+    """The filter form's values as given, and what is wrong with them."""
+    given = {
+        name: request.query_params.get(name, "").strip() for name in ("status", "provider_id", "to")
+    }
+    errors: Errors = {}
+    if given["status"] and given["status"] not in Status.__members__.values():
+        errors["status"] = f"{given['status']!r} is not a message state"
+    provider = given["provider_id"]
+    if provider and not (provider.isdigit() and int(provider) in providers):
+        errors["provider_id"] = "choose one of this workspace's providers"
+    return given, errors
+
+
+def _page_url(filters: dict[str, str], cursor: str | None) -> str:
+    query = {name: value for name, value in filters.items() if value}
+    if cursor:
+        query["cursor"] = cursor
+    return "/messages" + (f"?{urlencode(query)}" if query else "")
+
+
+@router.get("")
+async def messages_list(request: Request, context: DashboardDep, session: SessionDep) -> Response:
+    configs = await list_providers(session, context.workspace_id)
+    providers = {config.id: config.nickname for config in configs}
+    filters, errors = _filters(request, providers)
+    cursor = request.query_params.get("cursor") or None
+    result = MessagePage(items=[], next_cursor=None)
+    if not errors:
+        try:
+            result = await service.list_messages(
+                session,
+                context.workspace_id,
+                filters["status"] or None,
+                int(filters["provider_id"]) if filters["provider_id"] else None,
+                filters["to"] or None,
+                cursor,
+                PAGE_SIZE,
+            )
+        except ApiError as exc:  # a phone that is no phone, a cursor that was edited
+            errors = errors_of(exc)
+    context_values: dict[str, Any] = {
+        "messages": result.items,
+        "providers": providers,
+        "status_options": [("", "Any status")] + [(s.value, s.value) for s in Status],
+        "provider_options": [("", "Any provider")]
+        + [(str(pid), name) for pid, name in providers.items()],
+        "filters": filters,
+        "errors": errors,
+        "older_url": _page_url(filters, result.next_cursor) if result.next_cursor else None,
+        "newest_url": _page_url(filters, None) if cursor else None,
+    }
+    return page(request, "messages/list.html", context_values, status=422 if errors else 200)
+
+
+async def _detail(context: Dashboard, session: SessionDep, message_id: int) -> dict[str, Any]:
+    detail: MessageDetail = await service.message_detail(session, context.workspace_id, message_id)
+    provider = await get_provider(session, context.workspace_id, detail.provider_id)
+    template = None
+    if detail.template_id is not None:
+        try:
+            template = await get_template(session, context.workspace_id, detail.template_id)
+        except ApiError:
+            template = None  # deleted since: the message keeps its content
+    return {
+        "message": detail,
+        "provider": provider,
+        "template": template,
+        "live": detail.status in _LIVE,
+    }
+
+
+@router.get("/{message_id}")
+async def message_page(
+    request: Request, message_id: int, context: DashboardDep, session: SessionDep
+) -> Response:
+    return page(request, "messages/detail.html", await _detail(context, session, message_id))
+
+
+@router.get("/{message_id}/live")
+async def message_live(
+    request: Request, message_id: int, context: DashboardDep, session: SessionDep
+) -> Response:
+    """The changing part of the message page, which polls it while the message may move."""
+    return page(request, "messages/_story.html", await _detail(context, session, message_id))

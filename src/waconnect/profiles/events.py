@@ -1,0 +1,333 @@
+"""Events: what profiles did — sent by the API in batches, or recorded by the message loop.
+
+The message loop's statuses and replies become the system events ``WhatsApp Sent``,
+``WhatsApp Delivered``, ``WhatsApp Read``, ``WhatsApp Failed``, ``WhatsApp Replied`` and
+``WhatsApp Clicked`` on the profile the message went to (``record_system_events``). Those names
+are reserved: the API refuses them, so a segment on them means what the loop saw.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from pydantic import ValidationError
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.schema import Table
+
+from waconnect.messaging.models import Contact, Message
+from waconnect.phones import InvalidPhone, normalize_phone
+from waconnect.profiles.models import ONCE_WHERE, Event, Profile
+from waconnect.profiles.schemas import EventIn
+from waconnect.profiles.service import (
+    IN_CLAUSE,
+    Outcome,
+    RowError,
+    chunks,
+    dialect_insert,
+    plan_each_run,
+)
+from waconnect.runtime import Runtime
+from waconnect.workspaces.service import get_workspace, settings_of
+
+EVENTS = cast(Table, Event.__table__)
+PROFILES = cast(Table, Profile.__table__)
+CONTACTS = cast(Table, Contact.__table__)
+MESSAGES = cast(Table, Message.__table__)
+
+SENT = "WhatsApp Sent"
+DELIVERED = "WhatsApp Delivered"
+READ = "WhatsApp Read"
+FAILED = "WhatsApp Failed"
+REPLIED = "WhatsApp Replied"
+CLICKED = "WhatsApp Clicked"
+SYSTEM_EVENTS = (SENT, DELIVERED, READ, FAILED, REPLIED, CLICKED)
+# A delivery report's status (messaging/states.py, plus "clicked") -> its event.
+STATUS_EVENTS = {
+    "sent": SENT,
+    "delivered": DELIVERED,
+    "read": READ,
+    "failed": FAILED,
+    "clicked": CLICKED,
+}
+_MAX_DEPTH = 20
+_MAX_INT = 2**63 - 1
+
+
+# --- the message loop -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SystemEvent:
+    """One thing the message loop saw. Name whom it is about by any one of: ``message_id``
+    (the profile the message went to), ``contact_id``, or ``profile_id``."""
+
+    name: str
+    ts: datetime
+    message_id: int | None = None
+    contact_id: int | None = None
+    profile_id: int | None = None
+    properties: Mapping[str, Any] = field(default_factory=dict)
+
+
+async def record_system_events(
+    session: AsyncSession, workspace_id: int | None, events: Sequence[SystemEvent]
+) -> int:
+    """Add the loop's events in the caller's transaction (commits nothing); returns how many
+    found a profile. Events of numbers without a profile are not kept (an event is something a
+    profile did). Sent / Delivered / Read / Failed are kept once per message however often
+    they are reported; Replied and Clicked every time. ``workspace_id`` None: each event goes
+    to its profile's workspace (a callbacks batch may span workspaces)."""
+    if not events:
+        return 0
+    by_message = await _message_targets(
+        session, {e.message_id for e in events if e.message_id is not None}
+    )
+    by_contact = await _contact_profiles(
+        session, {e.contact_id for e in events if e.contact_id is not None}
+    )
+    rows: list[dict[str, Any]] = []
+    for event in events:
+        properties = dict(event.properties)
+        profile_id = event.profile_id
+        if profile_id is None and event.contact_id is not None:
+            profile_id = by_contact.get(event.contact_id)
+        if event.message_id is not None:
+            properties.setdefault("message_id", event.message_id)
+            target = by_message.get(event.message_id)
+            if target is not None:
+                profile_id = profile_id or target[0]
+                properties.update({k: v for k, v in target[1].items() if v is not None})
+        if profile_id is not None:
+            rows.append(
+                {
+                    "profile_id": profile_id,
+                    "name": event.name,
+                    "ts": event.ts,
+                    "properties": properties,
+                    "message_id": event.message_id,
+                }
+            )
+    owners = await _live_profiles(session, {row["profile_id"] for row in rows})
+    kept = [
+        {**row, "workspace_id": owners[row["profile_id"]]}
+        for row in rows
+        if row["profile_id"] in owners
+        and (workspace_id is None or owners[row["profile_id"]] == workspace_id)
+    ]
+    if kept:
+        insert = dialect_insert(session)
+        await session.execute(
+            insert(EVENTS).on_conflict_do_nothing(
+                index_elements=["message_id", "name"], index_where=text(ONCE_WHERE)
+            ),
+            kept,
+        )
+    return len(kept)
+
+
+async def _message_targets(
+    session: AsyncSession, message_ids: set[int]
+) -> dict[int, tuple[int, dict[str, Any]]]:
+    """message id -> (profile id, what the event should say about the message)."""
+    found: dict[int, tuple[int, dict[str, Any]]] = {}
+    for chunk in chunks(sorted(message_ids), IN_CLAUSE):
+        rows = await session.execute(
+            select(
+                MESSAGES.c.id,
+                CONTACTS.c.profile_id,
+                MESSAGES.c.template_id,
+                MESSAGES.c.campaign_id,
+            )
+            .join(CONTACTS, CONTACTS.c.id == MESSAGES.c.contact_id)
+            .where(MESSAGES.c.id.in_(chunk), CONTACTS.c.profile_id.is_not(None))
+        )
+        for message_id, profile_id, template_id, campaign_id in rows:
+            found[message_id] = (
+                profile_id,
+                {"template_id": template_id, "campaign_id": campaign_id},
+            )
+    return found
+
+
+async def _contact_profiles(session: AsyncSession, contact_ids: set[int]) -> dict[int, int]:
+    found: dict[int, int] = {}
+    for chunk in chunks(sorted(contact_ids), IN_CLAUSE):
+        rows = await session.execute(
+            select(CONTACTS.c.id, CONTACTS.c.profile_id).where(
+                CONTACTS.c.id.in_(chunk), CONTACTS.c.profile_id.is_not(None)
+            )
+        )
+        found.update({contact_id: profile_id for contact_id, profile_id in rows})
+    return found
+
+
+async def _live_profiles(session: AsyncSession, profile_ids: set[int]) -> dict[int, int]:
+    """profile id -> workspace id, for profiles that exist and are not erased."""
+    found: dict[int, int] = {}
+    for chunk in chunks(sorted(profile_ids), IN_CLAUSE):
+        rows = await session.execute(
+            select(PROFILES.c.id, PROFILES.c.workspace_id).where(
+                PROFILES.c.id.in_(chunk), PROFILES.c.erased_at.is_(None)
+            )
+        )
+        found.update({profile_id: workspace for profile_id, workspace in rows})
+    return found
+
+
+# --- the API --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _EventRow:
+    identity: str | None
+    phone: str | None
+    name: str
+    properties: dict[str, Any]
+    ts: datetime
+
+
+def check_json(value: Any, path: str = "properties", depth: int = 0) -> None:
+    """Properties are stored as JSON on both databases: no NUL (PostgreSQL refuses it), no
+    number JSON cannot carry, and a sane depth."""
+    if depth > _MAX_DEPTH:
+        raise ValueError(f"{path}: nested more than {_MAX_DEPTH} deep")
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError(f"{path}: text may not contain the NUL character (\\u0000)")
+    elif isinstance(value, bool) or value is None:
+        return
+    elif isinstance(value, int):
+        if abs(value) > _MAX_INT:
+            raise ValueError(f"{path}: {value} is beyond 64-bit integers")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{path}: numbers must be finite")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            check_json(item, f"{path}[{index}]", depth + 1)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in key:
+                raise ValueError(f"{path}: a key contains the NUL character")
+            check_json(item, f"{path}.{key}", depth + 1)
+    else:
+        raise ValueError(f"{path}: not a JSON value")
+
+
+def _event_time(value: datetime | float | None, now: datetime) -> datetime:
+    if value is None:
+        return now
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    try:
+        return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError) as exc:
+        raise ValueError(f"ts: {value} is not a time in epoch seconds") from exc
+
+
+def parse_event_row(raw: Any, default_country: str, now: datetime) -> _EventRow | RowError:
+    if not isinstance(raw, dict):
+        return RowError("validation_error", "each event is an object")
+    try:
+        parsed = EventIn.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first.get("loc", ())) or "event"
+        reason = "unknown field" if first.get("type") == "extra_forbidden" else first.get("msg")
+        return RowError("validation_error", f"{where}: {str(reason).removeprefix('Value error, ')}")
+    if (parsed.identity is None) == (parsed.phone is None):
+        return RowError(
+            "validation_error", "give identity or phone (one of them) to name the profile"
+        )
+    if parsed.name in SYSTEM_EVENTS:
+        return RowError(
+            "reserved_name",
+            f"{parsed.name!r} is recorded by the message loop itself; name your event otherwise",
+            "name",
+        )
+    try:
+        if "\x00" in parsed.name:
+            raise ValueError("name: text may not contain the NUL character (\\u0000)")
+        check_json(parsed.properties)
+        ts = _event_time(parsed.ts, now)
+    except ValueError as exc:
+        return RowError("validation_error", str(exc))
+    phone = None
+    if parsed.phone is not None:
+        try:
+            phone = normalize_phone(parsed.phone, default_country)
+        except InvalidPhone as exc:
+            return RowError("invalid_phone", f"phone: {exc}", "phone")
+    return _EventRow(parsed.identity, phone, parsed.name, parsed.properties, ts)  # type: ignore[arg-type]
+
+
+async def record_events(runtime: Runtime, workspace_id: int, raws: Sequence[Any]) -> list[Outcome]:
+    """Record an API batch; one outcome per row (``recorded`` or ``error``)."""
+    async with runtime.writer() as session:
+        await plan_each_run(session)
+        settings = settings_of(await get_workspace(session, workspace_id))
+        now = runtime.clock.now()
+        rows = [parse_event_row(raw, settings.default_country, now) for raw in raws]
+        identities, phones = await _profile_ids(session, workspace_id, rows)
+        outcomes: list[Outcome] = []
+        values: list[dict[str, Any]] = []
+        for row in rows:
+            if isinstance(row, RowError):
+                outcomes.append(Outcome("error", error=row))
+                continue
+            if row.identity is not None:
+                profile_id = identities.get(row.identity)
+            else:
+                profile_id = phones.get(row.phone or "")
+            if profile_id is None:
+                who = f"identity {row.identity!r}" if row.identity else f"phone {row.phone}"
+                outcomes.append(
+                    Outcome(
+                        "error",
+                        error=RowError(
+                            "profile_not_found",
+                            f"no profile with {who}; create it with POST /api/v1/profiles/batch",
+                        ),
+                    )
+                )
+                continue
+            values.append(
+                {
+                    "workspace_id": workspace_id,
+                    "profile_id": profile_id,
+                    "name": row.name,
+                    "ts": row.ts,
+                    "properties": row.properties,
+                    "message_id": None,
+                }
+            )
+            outcomes.append(Outcome("recorded", profile_id))
+        if values:
+            await session.execute(EVENTS.insert(), values)
+        await session.commit()
+        return outcomes
+
+
+async def _profile_ids(
+    session: AsyncSession, workspace_id: int, rows: Sequence[_EventRow | RowError]
+) -> tuple[dict[str, int], dict[str, int]]:
+    good = [row for row in rows if isinstance(row, _EventRow)]
+    found: tuple[dict[str, int], dict[str, int]] = ({}, {})
+    keyed = (
+        (PROFILES.c.identity, sorted({r.identity for r in good if r.identity}), found[0]),
+        (PROFILES.c.phone, sorted({r.phone for r in good if r.phone}), found[1]),
+    )
+    for column, values, into in keyed:
+        for chunk in chunks(values, IN_CLAUSE):
+            rows_found = await session.execute(
+                select(column, PROFILES.c.id).where(
+                    PROFILES.c.workspace_id == workspace_id, column.in_(chunk)
+                )
+            )
+            into.update({key: pid for key, pid in rows_found})
+    return found

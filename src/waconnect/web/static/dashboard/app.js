@@ -1,0 +1,94 @@
+// waconnect dashboard: small progressive enhancements. Every page works without this file;
+// with it, copy buttons copy, header rows can be added and removed, and optional fields hide
+// until their switch is on.
+(function () {
+  "use strict";
+
+  function announce(button, text) {
+    var original = button.dataset.label || button.textContent;
+    button.dataset.label = original;
+    button.textContent = text;
+    setTimeout(function () { button.textContent = original; }, 1500);
+  }
+
+  function copyFrom(button) {
+    var source = document.getElementById(button.dataset.copy);
+    if (!source) return;
+    var text = "value" in source && source.tagName !== "PRE" ? source.value : source.textContent;
+    function fallback() {
+      // Plain http on another host has no clipboard API: select the text instead.
+      if (source.select) { source.focus(); source.select(); }
+      var ok = false;
+      try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
+      announce(button, ok ? "Copied" : "Press Ctrl+C");
+    }
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(function () { announce(button, "Copied"); }, fallback);
+    } else {
+      fallback();
+    }
+  }
+
+  var rowCount = 1000;
+  function addRow(button) {
+    var container = document.getElementById(button.dataset.addRow);
+    var template = document.getElementById(button.dataset.addRow + "-template");
+    if (!container || !template) return;
+    var row = template.content.firstElementChild.cloneNode(true);
+    rowCount += 1;
+    row.querySelectorAll(".field").forEach(function (field) {
+      var input = field.querySelector("input");
+      var label = field.querySelector("label");
+      input.id = "f-row-" + rowCount + "-" + input.name.replace(".", "-");
+      label.htmlFor = input.id;
+    });
+    container.appendChild(row);
+    row.querySelector("input").focus();
+  }
+
+  function removeRow(button) {
+    var row = button.closest("[data-row]");
+    var container = row && row.parentElement;
+    if (!row) return;
+    if (container.querySelectorAll("[data-row]").length === 1) {
+      row.querySelectorAll("input").forEach(function (input) { input.value = ""; });
+      row.querySelector("input").focus();
+      return;
+    }
+    var next = row.nextElementSibling || row.previousElementSibling;
+    row.remove();
+    if (next) next.querySelector("input").focus();
+  }
+
+  // data-show-if="name" (a checkbox) or "name=value" (a radio group): hide until it holds.
+  function updateShown(form) {
+    form.querySelectorAll("[data-show-if]").forEach(function (block) {
+      var rule = block.dataset.showIf.split("=");
+      var inputs = form.querySelectorAll('[name="' + rule[0] + '"]');
+      var on = false;
+      inputs.forEach(function (input) {
+        if (input.checked && (rule.length === 1 || input.value === rule[1])) on = true;
+      });
+      block.hidden = !on;
+    });
+  }
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("button");
+    if (!button) return;
+    if (button.dataset.copy) copyFrom(button);
+    else if (button.dataset.addRow) addRow(button);
+    else if ("removeRow" in button.dataset) removeRow(button);
+  });
+
+  document.addEventListener("change", function (event) {
+    var form = event.target.form;
+    if (form) updateShown(form);
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("form").forEach(updateShown);
+    var summary = document.querySelector("[data-autofocus]");
+    if (summary) summary.focus();
+  });
+})();

@@ -1,0 +1,409 @@
+"""The dashboard in real headless Chromium against a real server and the simulator (SQLite).
+
+Debian's ``/usr/bin/chromium`` driven by the Playwright package — never a browser download.
+Every page visited is saved under ``screenshots/`` (git-ignored) for a reviewer to look at.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import TEST_SECRET
+from waconnect.dashboard import users
+from waconnect.runtime import Runtime
+from waconnect.settings import Settings
+from waconnect.testing.processes import Process, start_server
+from waconnect.testing.stack import DEMO_TEMPLATE, start_simulator
+from waconnect.web.app import prepare_database
+from waconnect.workspaces import service as workspaces
+
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots"
+ADMIN, OTHER, PASSWORD = "admin@example.com", "other@example.com", "browser test password"
+SIM_GENERIC_PATH = "/api/v5/whatsapp//outbound/clevertap/"
+
+if not CHROMIUM.exists():
+    pytest.skip(
+        f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium) "
+        "to run the dashboard's browser tests",
+        allow_module_level=True,
+    )
+pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+
+from playwright.sync_api import BrowserContext, Page, expect, sync_playwright  # noqa: E402
+
+
+@dataclass
+class Live:
+    server: Process
+    simulator: Process
+    key: str
+
+    @property
+    def url(self) -> str:
+        return self.server.base_url
+
+    def api(self, key: str | None = None) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.url + "/api/v1",
+            headers={"Authorization": f"Bearer {key or self.key}"},
+            timeout=30,
+        )
+
+    def move_clock(self, seconds: float) -> None:
+        answer = httpx.post(self.url + "/_test/clock", json={"advance_seconds": seconds})
+        assert answer.status_code == 200, answer.text
+
+
+async def _prepare(env: dict[str, str]) -> str:
+    """Migrate, make the users of two workspaces and an API key; returns the key."""
+    runtime = Runtime.build(
+        Settings(
+            database_url=env["WACONNECT_DATABASE_URL"],
+            data_dir=Path(env["WACONNECT_DATA_DIR"]),
+            secret_key=TEST_SECRET,
+        )
+    )
+    try:
+        await prepare_database(runtime)
+        async with runtime.sessions() as session:
+            default = await workspaces.workspace_by_name(session, "default")
+            other = await workspaces.create_workspace(session, runtime.clock, "other")
+            await users.create_user(session, runtime.clock, default.id, ADMIN, PASSWORD)
+            await users.create_user(session, runtime.clock, other.id, OTHER, PASSWORD)
+            _row, key = await workspaces.create_key(session, runtime.clock, default.id, "tests")
+            await session.commit()
+        return key
+    finally:
+        await runtime.close()
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    folder = tmp_path_factory.mktemp("dashboard-browser")
+    env = {
+        "WACONNECT_DATABASE_URL": f"sqlite+aiosqlite:///{folder / 'waconnect.db'}",
+        "WACONNECT_DATA_DIR": str(folder / "data"),
+        "WACONNECT_SECRET_KEY": TEST_SECRET,
+        "WACONNECT_TEST_CONTROLS": "1",
+    }
+    # In a thread of its own: Playwright's sync API keeps an event loop running in this one.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        key = pool.submit(asyncio.run, _prepare(env)).result()
+    simulator = start_simulator(folder)
+    try:
+        server = start_server(env, folder)
+    except BaseException:
+        simulator.stop()
+        raise
+    yield Live(server=server, simulator=simulator, key=key)
+    server.stop()
+    simulator.stop()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
+    profile = tmp_path_factory.mktemp("chromium-profile")  # a fresh user-data-dir
+    if SCREENSHOTS.exists():
+        shutil.rmtree(SCREENSHOTS)
+    SCREENSHOTS.mkdir()
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(profile),
+            executable_path=str(CHROMIUM),
+            args=FLAGS,
+            headless=True,
+            viewport={"width": 1280, "height": 900},
+        )
+        context.set_default_timeout(10_000)
+        yield context
+        context.close()
+
+
+@pytest.fixture
+def page(browser: BrowserContext, live: Live) -> Iterator[Page]:
+    """A new tab with no session; fails the test on any script error or CSP violation."""
+    browser.clear_cookies()
+    tab = browser.new_page()
+    problems: list[str] = []
+    tab.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
+    tab.on("pageerror", lambda exc: problems.append(str(exc)))
+    yield tab
+    tab.close()
+    # Refusal pages answer 4xx on purpose; Chromium logs those loads as console errors.
+    real = [text for text in problems if "Failed to load resource" not in text]
+    assert not real, real
+
+
+def shot(page: Page, name: str) -> None:
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def log_in(page: Page, live: Live, email: str = ADMIN, password: str = PASSWORD) -> None:
+    page.goto(live.url + "/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("button", name="Log out")).to_be_visible()
+
+
+def test_connect_a_provider_verify_it_and_follow_a_message(page: Page, live: Live) -> None:
+    # Logging in with the keyboard alone: the email box has the focus, Tab, Enter.
+    page.goto(live.url + "/")
+    expect(page).to_have_url(re.compile(r"/login$"))
+    expect(page.get_by_label("Email")).to_be_focused()
+    shot(page, "01-login")
+    page.keyboard.type(ADMIN)
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Messages by status")).to_be_visible()
+    shot(page, "02-home")
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="WhatsApp Connect").click()
+    expect(page.get_by_role("heading", name="WhatsApp Connect")).to_be_visible()
+    shot(page, "03-connect-empty")
+    page.get_by_role("link", name="Add provider").first.click()
+
+    # A wrong form first: every problem is shown at its field, the summary takes the focus.
+    page.get_by_label("WhatsApp number").fill("12")
+    page.get_by_label("Maximum concurrent requests").fill("5")
+    page.get_by_role("button", name="Add provider").click()
+    summary = page.locator(".error-summary")
+    expect(summary).to_be_focused()
+    expect(summary).to_contain_text("Nickname: must not be empty")
+    expect(page.locator("#f-max-concurrency-error")).to_contain_text("between 30 and 1000")
+    shot(page, "04-add-provider-errors")
+
+    page.get_by_label("Nickname").fill("Simulator line")
+    page.get_by_label("Provider kind").select_option("generic")
+    page.get_by_label("WhatsApp number").fill("+91 80000 00002")
+    page.get_by_label("Endpoint URL").fill(live.simulator.base_url + SIM_GENERIC_PATH)
+    page.get_by_label("Maximum concurrent requests").fill("50")
+    page.get_by_role("button", name="Add header").click()
+    page.locator('input[name="headers.name"]').last.fill("X-Team")
+    page.locator('input[name="headers.value"]').last.fill("growth")
+    page.get_by_role("button", name="Remove header 1").click()  # the empty first row goes
+    expect(page.get_by_label("Auto-reply text")).to_be_hidden()
+    page.get_by_label("Auto-reply to untracked senders").check()
+    page.get_by_label("Auto-reply text").fill("Thanks! We reply within the hour.")
+    page.get_by_role("button", name="Add provider").click()
+
+    expect(page.get_by_role("heading", name="Callback URLs")).to_be_visible()
+    expect(page.locator(".notice")).to_contain_text("The provider was added")
+    provider_id = int(page.url.split("/connect/")[1].split("?")[0])
+    inbound = page.get_by_label("Inbound messages URL", exact=True)
+    delivery = page.get_by_label("Delivery reports URL", exact=True)
+    expect(inbound).to_have_value(re.compile(rf"/callbacks/{provider_id}/[\w-]+/inbound$"))
+    expect(delivery).to_have_value(re.compile(rf"/callbacks/{provider_id}/[\w-]+/delivery$"))
+    expect(page.locator(".facts")).to_contain_text("X-Team: growth")
+    page.get_by_role("button", name="Copy Inbound messages URL").click()
+    expect(page.get_by_role("button", name="Copy Inbound messages URL")).to_have_text("Copied")
+    shot(page, "05-provider")
+    page.get_by_role("link", name="Edit provider").click()
+    expect(page.get_by_label("Nickname")).to_have_value("Simulator line")
+    expect(page.get_by_label("Auto-reply text")).to_have_value("Thanks! We reply within the hour.")
+    shot(page, "05a-edit-provider")
+    page.get_by_role("link", name="WhatsApp Connect").first.click()
+    expect(page.locator("tr", has_text="Simulator line")).to_contain_text("918000000002")
+    shot(page, "05b-connect-list")
+    page.get_by_role("link", name="Simulator line").click()
+
+    page.get_by_role("button", name="Verify").click()
+    result = page.locator("#verify-result")
+    expect(result).to_contain_text("Verified: the provider accepted the validation request")
+    expect(result.locator("#verify-request")).to_contain_text('"payloadVersion"')
+    expect(result.locator("#verify-response")).not_to_be_empty()
+    shot(page, "06-provider-verified")
+    page.set_viewport_size({"width": 390, "height": 844})
+    shot(page, "06b-provider-phone")
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+    message_id = _send_one(live, provider_id, page.get_by_label("Inbound messages URL", exact=True))
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Messages").click()
+    row = page.locator("tr", has_text="919812345678")
+    expect(row).to_contain_text("Simulator line")
+    shot(page, "07-messages")
+    page.set_viewport_size({"width": 390, "height": 844})
+    shot(page, "07b-messages-phone")
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.get_by_label("Phone").fill("+91 98123 45678")
+    page.get_by_role("button", name="Filter").click()
+    expect(page).to_have_url(re.compile(r"to=%2B91\+98123\+45678"))
+    page.get_by_role("link", name=f"#{message_id}").click()
+
+    # The page follows the message by itself until the provider has it.
+    expect(page.locator("#message-status")).to_contain_text(re.compile("sent|delivered|read"))
+    attempt = page.locator("details.attempt").first
+    expect(attempt).to_contain_text("accepted")
+    expect(attempt.locator("pre").first).to_contain_text(f'"msgId": "{message_id}-1"')
+    expect(page.locator(".timeline")).to_contain_text("Attempt 1")
+    shot(page, "08-message")
+
+    page.goto(f"{live.url}/connect/{provider_id}")
+    old_url = page.get_by_label("Inbound messages URL", exact=True).input_value()
+    page.get_by_role("button", name="Rotate token").click()
+    expect(page.locator(".notice").first).to_contain_text("The callback token was rotated")
+    assert page.get_by_label("Inbound messages URL", exact=True).input_value() != old_url
+    expect(page.get_by_text("keep working until")).to_be_visible()
+    shot(page, "09-provider-rotated")
+
+
+def _send_one(live: Live, provider_id: int, _inbound: Any) -> int:
+    """A message through the API (with the provider's template), the simulator told where to
+    post its reports."""
+    with live.api() as api:
+        made = api.post(f"/providers/{provider_id}/templates", json=DEMO_TEMPLATE)
+        assert made.status_code == 201, made.text
+        provider = api.get(f"/providers/{provider_id}").json()
+        httpx.post(
+            live.simulator.base_url + "/_sim/config",
+            json={
+                "numbers": {
+                    provider["mobile_number"]: {
+                        "delivery_url": provider["callbacks"]["delivery_url"],
+                        "inbound_url": provider["callbacks"]["inbound_url"],
+                    }
+                }
+            },
+        ).raise_for_status()
+        sent = api.post(
+            "/messages",
+            json={
+                "provider_id": provider_id,
+                "to": "+91 98123 45678",
+                "template": {
+                    "name": "order_update",
+                    "language": "en",
+                    "components": [
+                        {
+                            "type": "body",
+                            "parameters": [
+                                {"type": "text", "text": "Asha"},
+                                {"type": "text", "text": "A-1001"},
+                            ],
+                        }
+                    ],
+                },
+            },
+        )
+        assert sent.status_code == 202, sent.text
+        return int(sent.json()["id"])
+
+
+def test_api_keys_and_workspace_defaults(page: Page, live: Live) -> None:
+    log_in(page, live)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Settings").click()
+    page.get_by_label("Label for a new key").fill("order system")
+    page.get_by_role("button", name="Create API key").click()
+    key = page.get_by_label("API key", exact=True).input_value()
+    assert key.startswith("wac_")
+    expect(page.get_by_text("it will not be shown again")).to_be_visible()
+    shot(page, "10-settings-new-key")
+    with live.api(key) as api:
+        assert api.get("/workspace").status_code == 200
+
+    page.get_by_role("button", name="Revoke the key order system").click()
+    expect(page.locator(".notice")).to_contain_text("The API key was revoked")
+    expect(page.locator("tr", has_text="order system")).to_contain_text("revoked")
+    assert key not in page.content()
+    with live.api(key) as api:
+        assert api.get("/workspace").status_code == 401
+    shot(page, "11-settings-revoked")
+
+    page.get_by_label("Time zone").fill("Mars/Olympus")
+    page.get_by_label("Hold campaign messages during quiet hours").check()
+    page.get_by_label("Quiet from").fill("22:00")
+    page.get_by_role("button", name="Save workspace defaults").click()
+    expect(page.locator("#f-timezone-error")).to_contain_text("not an IANA time zone")
+    shot(page, "12-settings-errors")
+    page.get_by_label("Time zone").fill("Asia/Kolkata")
+    page.get_by_role("button", name="Save workspace defaults").click()
+    expect(page.locator(".notice")).to_contain_text("The workspace settings were saved.")
+    with live.api() as api:
+        assert api.get("/workspace").json()["settings"]["dnd"] == {"start": "22:00", "end": "09:00"}
+
+
+def test_refusals_are_clear_pages(page: Page, live: Live) -> None:
+    # A wrong password.
+    log_in_page = live.url + "/login"
+    page.goto(log_in_page)
+    page.get_by_label("Email").fill(ADMIN)
+    page.get_by_label("Password").fill("not the password")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("alert")).to_have_text("Wrong email or password.")
+    shot(page, "13-login-wrong-password")
+
+    # A form without its CSRF token (as another site would send it).
+    log_in(page, live)
+    page.goto(live.url + "/settings")
+    page.evaluate(
+        "document.querySelectorAll('form[action=\"/settings/keys\"] input[name=csrf_token]')"
+        ".forEach(input => input.remove())"
+    )
+    page.get_by_label("Label for a new key").fill("forged")
+    page.get_by_role("button", name="Create API key").click()
+    expect(page.get_by_role("heading", name="Form refused")).to_be_visible()
+    expect(page.locator("main")).to_contain_text("did not carry the security token")
+    shot(page, "14-csrf-refused")
+    with live.api() as api:
+        assert all(row["label"] != "forged" for row in api.get("/keys").json())
+
+    # Another workspace's provider, by its URL.
+    with live.api() as api:
+        made = api.post(
+            "/providers",
+            json={
+                "nickname": "Owner only",
+                "kind": "generic",
+                "mobile_number": "918000000077",
+                "endpoint_url": "https://provider.example.com/send",
+            },
+        )
+        assert made.status_code == 201, made.text
+        theirs = made.json()["id"]
+    page.context.clear_cookies()
+    log_in(page, live, OTHER)
+    page.goto(f"{live.url}/connect/{theirs}")
+    expect(page.get_by_role("heading", name="Not found")).to_be_visible()
+    expect(page.locator("main")).to_contain_text(f"Provider {theirs} not found")
+    expect(page.locator("main")).to_contain_text("belongs to another workspace")
+    expect(page.locator("main")).not_to_contain_text("Owner only")
+    shot(page, "15-other-workspace")
+
+    # An expired session: the server's clock moves past the session's lifetime.
+    page.goto(live.url + "/settings")
+    live.move_clock(12 * 3600 + 60)
+    try:
+        page.reload()
+        expect(page).to_have_url(re.compile(r"/login\?next=%2Fsettings&reason=expired$"))
+        expect(page.get_by_role("status")).to_have_text(
+            "Your session has expired. Log in again to continue."
+        )
+        shot(page, "16-session-expired")
+        page.get_by_label("Email").fill(OTHER)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        expect(page).to_have_url(re.compile(r"/settings$"))  # back where it was
+    finally:
+        live.move_clock(-(12 * 3600 + 60))
