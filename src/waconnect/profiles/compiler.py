@@ -186,9 +186,13 @@ def json_reader(dialect: str) -> _Json:
 
 
 class SegmentCompiler:
-    """Turns a parsed definition into a WHERE clause over ``profiles``."""
+    """Turns a parsed definition into a WHERE clause over ``profiles`` (and, on PostgreSQL,
+    the event counts it needs, joined to ``profiles``: see ``from_clause``)."""
 
-    def __init__(self, dialect: str, now: datetime) -> None:
+    def __init__(self, dialect: str, workspace_id: int, now: datetime) -> None:
+        self.dialect = dialect
+        self.workspace_id = workspace_id
+        self.counted: list[Any] = []
         self.json = json_reader(dialect)
         # Events compare with the clock's very moment (one recorded just now is "in the last
         # day"); attribute dates, stored to the second, with the clock to the second.
@@ -256,25 +260,51 @@ class SegmentCompiler:
     # --- events --------------------------------------------------------------------------
 
     def event(self, cond: EventCond) -> Condition:
-        matching = [EVENTS.c.profile_id == PROFILES.c.id, EVENTS.c.name == cond.name]
+        matching = [EVENTS.c.name == cond.name]
         start, end = window(cond, self.now)
         if start is not None:
             matching.append(EVENTS.c.ts >= start)
         if end is not None:
             matching.append(EVENTS.c.ts <= end)
         matching.extend(self.property(item) for item in cond.where)
+        mine = [EVENTS.c.profile_id == PROFILES.c.id, *matching]
         if not cond.did:
-            return not_(exists(select(literal(1)).select_from(EVENTS).where(*matching)))
+            return not_(exists(select(literal(1)).select_from(EVENTS).where(*mine)))
         if cond.min_count <= 1 and cond.max_count is None:
             if cond.min_count == 0:
                 return true()
             # A semi-join: PostgreSQL plans it as one join over the events it needs.
-            return exists(select(literal(1)).select_from(EVENTS).where(*matching))
-        count = select(func.count()).select_from(EVENTS).where(*matching).scalar_subquery()
+            return exists(select(literal(1)).select_from(EVENTS).where(*mine))
+        count = self._count(matching)
         bounds = [count >= cond.min_count]
         if cond.max_count is not None:
             bounds.append(count <= cond.max_count)
         return and_(*bounds)
+
+    def _count(self, matching: list[Condition]) -> Column:
+        """How many of a profile's events match, never NULL."""
+        if self.dialect != "postgresql":
+            # SQLite: one probe per profile on (profile_id, name, ts).
+            mine = [EVENTS.c.profile_id == PROFILES.c.id, *matching]
+            return select(func.count()).select_from(EVENTS).where(*mine).scalar_subquery()
+        # PostgreSQL cannot flatten a correlated count; counted once per profile in one
+        # grouped pass over the matching events and joined, it is a hash join instead of a
+        # subquery per profile (and stays negatable anywhere: coalesce makes it 0, not NULL).
+        counted = (
+            select(EVENTS.c.profile_id, func.count().label("n"))
+            .where(EVENTS.c.workspace_id == self.workspace_id, *matching)
+            .group_by(EVENTS.c.profile_id)
+            .subquery(f"event_count_{len(self.counted)}")
+        )
+        self.counted.append(counted)
+        return func.coalesce(counted.c.n, 0)
+
+    def from_clause(self) -> Any:
+        """``profiles``, with the event counts the conditions compiled so far need."""
+        joined: Any = PROFILES
+        for counted in self.counted:
+            joined = joined.outerjoin(counted, counted.c.profile_id == PROFILES.c.id)
+        return joined
 
     def property(self, cond: PropertyCond) -> Condition:
         column, name, json = EVENTS.c.properties, cond.name, self.json
@@ -328,14 +358,23 @@ def _scope(workspace_id: int) -> list[Condition]:
 
 
 def count_query(node: Node, dialect: str, workspace_id: int, now: datetime) -> Select[Any]:
-    where = SegmentCompiler(dialect, now).condition(node)
-    return select(func.count()).select_from(PROFILES).where(*_scope(workspace_id), where)
+    compiler = SegmentCompiler(dialect, workspace_id, now)
+    where = compiler.condition(node)
+    return (
+        select(func.count()).select_from(compiler.from_clause()).where(*_scope(workspace_id), where)
+    )
 
 
 def ids_query(
     node: Node, dialect: str, workspace_id: int, now: datetime, limit: int | None = None
 ) -> Select[Any]:
     """Matching profile ids, newest first."""
-    where = SegmentCompiler(dialect, now).condition(node)
-    query = select(PROFILES.c.id).where(*_scope(workspace_id), where).order_by(PROFILES.c.id.desc())
+    compiler = SegmentCompiler(dialect, workspace_id, now)
+    where = compiler.condition(node)
+    query = (
+        select(PROFILES.c.id)
+        .select_from(compiler.from_clause())
+        .where(*_scope(workspace_id), where)
+        .order_by(PROFILES.c.id.desc())
+    )
     return query.limit(limit) if limit is not None else query

@@ -172,6 +172,34 @@ def plan_columns(
     return columns
 
 
+# A phone cell normalized: (E.164 digits, region), or why it is not a phone number.
+Phone = tuple[str, str | None] | str
+
+
+def normalize_phones(texts: list[str], default_country: str) -> list[Phone]:
+    """The numbering-plan work of a batch, the costly part of reading a row (in the helper
+    process for big files). Empty cells come back empty."""
+    found: list[Phone] = []
+    for text in texts:
+        if not text:
+            found.append(("", None))
+            continue
+        try:
+            phone = normalize_phone(text, default_country)
+        except InvalidPhone as exc:
+            found.append(f"phone: {exc}")
+            continue
+        found.append((phone, phone_country(phone)))
+    return found
+
+
+def _set_phone(row: ProfileRow, phone: Phone) -> RowError | None:
+    if isinstance(phone, str):
+        return RowError("invalid_phone", phone, "phone")
+    row.phone, row.country = phone[0] or None, phone[1]
+    return None
+
+
 @lru_cache(maxsize=1024)
 def _valid_zone(name: str) -> bool:
     try:
@@ -188,6 +216,7 @@ class _RowReader:
         self.columns = columns
         self.width = width
         self.default_country = default_country
+        self.phone_index = next((c.index for c in columns if c.target == "phone"), None)
         self.types: dict[str, AttrType] = {
             c.target: c.declared for c in columns if c.declared is not None
         }
@@ -221,7 +250,13 @@ class _RowReader:
             if cells:
                 self.types[column.target] = infer_text_type(cells)
 
-    def row(self, cells: list[str]) -> ProfileRow | RowError:
+    def phone_cells(self, records: list[list[str]]) -> list[str]:
+        index = self.phone_index
+        assert index is not None
+        return [cells[index].strip() if index < len(cells) else "" for cells in records]
+
+    def row(self, cells: list[str], phone: Phone | None = None) -> ProfileRow | RowError:
+        """``phone``: the phone cell already normalized (by the helper process), if it was."""
         if len(cells) > self.width:
             return RowError(
                 "validation_error", f"the row has {len(cells)} cells; the header has {self.width}"
@@ -233,7 +268,10 @@ class _RowReader:
             text = cells[column.index].strip() if column.index < len(cells) else ""
             if not text:
                 continue  # an empty cell leaves the value as it is
-            problem = self._set(row, column, text)
+            if column.target == "phone" and phone is not None:
+                problem = _set_phone(row, phone)
+            else:
+                problem = self._set(row, column, text)
             if problem is not None:
                 return problem
         if row.identity is None and row.phone is None:
@@ -248,11 +286,7 @@ class _RowReader:
             except ValueError as exc:
                 return RowError("validation_error", f"identity: {exc}", "identity")
         elif target == "phone":
-            try:
-                row.phone = normalize_phone(text, self.default_country)
-            except InvalidPhone as exc:
-                return RowError("invalid_phone", f"phone: {exc}", "phone")
-            row.country = phone_country(row.phone)
+            return _set_phone(row, normalize_phones([text], self.default_country)[0])
         elif target == "timezone":
             if not _valid_zone(text):
                 return RowError(
@@ -351,7 +385,7 @@ def _parser_pool() -> ProcessPoolExecutor:
 
 
 class _Importer:
-    """Two batches in flight: one being parsed while the one before it is written."""
+    """Two batches in flight: one being read while the one before it is written."""
 
     def __init__(
         self,
@@ -377,11 +411,16 @@ class _Importer:
             async with self.runtime.sessions() as session:
                 registry = await load_registry(session, self.workspace_id)
             self.rows.settle_types(registry, records)
-        if self.pool is None:
-            parsed = parse_records(self.rows, records)
-        else:
+        phones: list[Phone] | None = None
+        if self.pool is not None and self.rows.phone_index is not None:
+            # Phones in the helper process while this process writes the previous batch;
+            # the rest of the row is cheap, and read here (nothing else to ship across).
             loop = asyncio.get_running_loop()
-            parsed = await loop.run_in_executor(self.pool, parse_records, self.rows, records)
+            texts = self.rows.phone_cells(records)
+            phones = await loop.run_in_executor(
+                self.pool, normalize_phones, texts, self.rows.default_country
+            )
+        parsed = parse_records(self.rows, records, phones)
         await self.finish()
         self.writing = asyncio.create_task(self._write(batch, parsed))
 
@@ -416,12 +455,16 @@ class _Importer:
         await self.hooks.progress(counts)
 
 
-def parse_records(rows: _RowReader, records: list[list[str]]) -> list[ProfileRow | RowError]:
-    """A batch of records as profile rows (runs in the helper process when there is one)."""
-    return [_parse(rows, cells) for cells in records]
+def parse_records(
+    rows: _RowReader, records: list[list[str]], phones: list[Phone] | None
+) -> list[ProfileRow | RowError]:
+    """A batch of records as profile rows; ``phones`` normalized beforehand, if they were."""
+    if phones is None:
+        return [_parse(rows, cells, None) for cells in records]
+    return [_parse(rows, cells, phone) for cells, phone in zip(records, phones, strict=True)]
 
 
-def _parse(rows: _RowReader, cells: list[str]) -> ProfileRow | RowError:
+def _parse(rows: _RowReader, cells: list[str], phone: Phone | None) -> ProfileRow | RowError:
     if len(cells) == 1 and cells[0].startswith("\x00"):
         return RowError("malformed_csv", f"the line cannot be read as CSV: {cells[0][1:]}")
-    return rows.row(cells)
+    return rows.row(cells, phone)

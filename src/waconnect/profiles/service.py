@@ -802,8 +802,8 @@ async def _attribute_filter(
             cond = AttributeCond(name, kind, "contains", value)
         else:
             cond = AttributeCond(name, kind, "eq", parsed)
-    compiler = SegmentCompiler(dialect_of(session), now)
-    return compiler.condition(cond)
+    # Attribute conditions never need joins: the WHERE clause alone.
+    return SegmentCompiler(dialect_of(session), workspace_id, now).condition(cond)
 
 
 async def profile_detail(
