@@ -6,7 +6,7 @@ import asyncio
 import functools
 import socket
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -61,7 +61,7 @@ def _settings(data_dir: Path | None, database_url: str | None, **extra: Any) -> 
     return Settings(**values)
 
 
-def run_async(func: Callable[..., Awaitable[T]]) -> Callable[..., T]:
+def run_async(func: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., T]:
     """Run an async command; turn known failures into one line and exit code 1."""
 
     @functools.wraps(func)

@@ -14,7 +14,7 @@ import aiohttp
 from sqlalchemy import select
 
 from waconnect.providers.models import ProviderConfig
-from waconnect.providers.schemas import ProviderCreate
+from waconnect.providers.schemas import AutoReply, ProviderCreate
 from waconnect.providers.service import callback_urls, create_provider
 from waconnect.runtime import Runtime
 from waconnect.templates.schemas import TemplateIn
@@ -65,7 +65,9 @@ async def connect_sandbox(runtime: Runtime, simulator_url: str) -> ProviderConfi
                 kind="sandbox",
                 mobile_number=SANDBOX_NUMBER,
                 endpoint_url=simulator_url.rstrip("/") + "/api/v5/whatsapp//outbound/clevertap/",
-                auto_reply={"enabled": True, "text": "Thanks for writing! This is an auto-reply."},
+                auto_reply=AutoReply(
+                    enabled=True, text="Thanks for writing! This is an auto-reply."
+                ),
             )
             config = await create_provider(session, runtime, workspace.id, body)
         if await find_template(session, config.id, "welcome", "en") is None:

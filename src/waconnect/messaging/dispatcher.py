@@ -35,9 +35,9 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, bindparam, case, delete, func, or_, select, update
+from sqlalchemy import Table, and_, bindparam, case, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from waconnect.messaging import budget
@@ -70,8 +70,8 @@ from waconnect.templates.render import RenderError
 
 log = logging.getLogger("waconnect.dispatcher")
 
-MESSAGES = Message.__table__
-ATTEMPTS = Attempt.__table__
+MESSAGES = cast(Table, Message.__table__)
+ATTEMPTS = cast(Table, Attempt.__table__)
 RESPONSE_KEEP = 2000  # characters of a provider's answer kept on the attempt
 CLAIM_MAX = 2000  # rows per claim statement
 
@@ -669,7 +669,11 @@ class Dispatcher:
         current = and_(
             MESSAGES.c.id == bindparam("b_id"), MESSAGES.c.attempt_count == bindparam("b_n")
         )
-        done = {"pending_attempt": False, "lease_owner": None, "updated_at": bindparam("b_at")}
+        done: dict[str, Any] = {
+            "pending_attempt": False,
+            "lease_owner": None,
+            "updated_at": bindparam("b_at"),
+        }
         # A report may have raced ahead of this answer: never move a message back, and a
         # throttled "failed" report that already requeued it (a later next_attempt_at) wins.
         untouched = and_(

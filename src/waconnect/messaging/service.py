@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -59,7 +59,7 @@ class NewMessage:
 
 
 def _insert(session: AsyncSession) -> Any:
-    return pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
 async def contact_ids(
@@ -133,7 +133,7 @@ async def enqueue(
         }
         for r in rows
     ]
-    table = Message.__table__
+    table = cast(Table, Message.__table__)
     # SQLAlchemy sends this as multi-row INSERTs (its "insertmanyvalues"), one statement per
     # page, pages in order. Ids are assigned in VALUES order within a statement and grow from
     # one statement to the next, so the ascending ids are the rows in the order given — and we

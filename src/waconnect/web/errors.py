@@ -53,7 +53,7 @@ def invalid_from(exc: ValidationError) -> ApiError:
     """A validation error raised inside a service: the same 422 as a bad request body."""
     fields: dict[str, str] = {}
     for err in exc.errors():
-        fields.setdefault(_field_path(err.get("loc", ())), _validation_message(err))
+        fields.setdefault(_field_path(err.get("loc", ())), _validation_message(dict(err)))
     return invalid(fields)
 
 
