@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import socket
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -82,6 +83,16 @@ def run_async(func: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., T]:
             raise fail(str(exc)) from None
 
     return wrapper
+
+
+@contextlib.asynccontextmanager
+async def _database(data_dir: Path | None, database_url: str | None) -> AsyncIterator[Runtime]:
+    """The migrated database of a one-off command, closed when the command is done."""
+    runtime = await _prepared(_settings(data_dir, database_url))
+    try:
+        yield runtime
+    finally:
+        await runtime.close()
 
 
 async def _prepared(settings: Settings) -> Runtime:
@@ -231,14 +242,11 @@ async def workspaces_create(
     """Create a workspace."""
     from waconnect.workspaces import service
 
-    runtime = await _prepared(_settings(data_dir, database_url))
-    try:
+    async with _database(data_dir, database_url) as runtime:
         async with runtime.sessions() as session:
             workspace = await service.create_workspace(session, runtime.clock, name)
             await session.commit()
         typer.echo(f"created workspace {workspace.name} (id {workspace.id})")
-    finally:
-        await runtime.close()
 
 
 @workspaces_app.command("list")
@@ -249,13 +257,9 @@ async def workspaces_list(data_dir: DataDir = None, database_url: DatabaseUrl = 
 
     from waconnect.workspaces.models import Workspace
 
-    runtime = await _prepared(_settings(data_dir, database_url))
-    try:
-        async with runtime.sessions() as session:
-            for workspace in await session.scalars(select(Workspace).order_by(Workspace.id)):
-                typer.echo(f"{workspace.id}\t{workspace.name}")
-    finally:
-        await runtime.close()
+    async with _database(data_dir, database_url) as runtime, runtime.sessions() as session:
+        for workspace in await session.scalars(select(Workspace).order_by(Workspace.id)):
+            typer.echo(f"{workspace.id}\t{workspace.name}")
 
 
 # --- keys -----------------------------------------------------------------------------------------
@@ -274,15 +278,12 @@ async def keys_create(
     """Create an API key and print it alone on stdout (KEY=$(waconnect keys create))."""
     from waconnect.workspaces import service
 
-    runtime = await _prepared(_settings(data_dir, database_url))
-    try:
+    async with _database(data_dir, database_url) as runtime:
         async with runtime.sessions() as session:
             found = await service.workspace_by_name(session, workspace)
             _row, key = await service.create_key(session, runtime.clock, found.id, label)
             await session.commit()
         typer.echo(key)
-    finally:
-        await runtime.close()
 
 
 @keys_app.command("list")
@@ -293,15 +294,11 @@ async def keys_list(
     """List a workspace's keys (prefixes only; keys are not stored)."""
     from waconnect.workspaces import service
 
-    runtime = await _prepared(_settings(data_dir, database_url))
-    try:
-        async with runtime.sessions() as session:
-            found = await service.workspace_by_name(session, workspace)
-            for row in await service.list_keys(session, found.id):
-                state = f"revoked {row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else "active"
-                typer.echo(f"{row.id}\t{row.prefix}…\t{state}\t{row.label}")
-    finally:
-        await runtime.close()
+    async with _database(data_dir, database_url) as runtime, runtime.sessions() as session:
+        found = await service.workspace_by_name(session, workspace)
+        for row in await service.list_keys(session, found.id):
+            state = f"revoked {row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else "active"
+            typer.echo(f"{row.id}\t{row.prefix}…\t{state}\t{row.label}")
 
 
 @keys_app.command("revoke")
@@ -315,15 +312,12 @@ async def keys_revoke(
     """Revoke a key by its id (from `keys list`)."""
     from waconnect.workspaces import service
 
-    runtime = await _prepared(_settings(data_dir, database_url))
-    try:
+    async with _database(data_dir, database_url) as runtime:
         async with runtime.sessions() as session:
             found = await service.workspace_by_name(session, workspace)
             await service.revoke_key(session, runtime.clock, found.id, key_id)
             await session.commit()
         typer.echo(f"revoked key {key_id}", err=True)
-    finally:
-        await runtime.close()
 
 
 # --- users ----------------------------------------------------------------------------------------
@@ -363,8 +357,7 @@ async def users_create(
     from waconnect.dashboard import users
     from waconnect.workspaces import service
 
-    runtime = await _prepared(_settings(data_dir, database_url))
-    try:
+    async with _database(data_dir, database_url) as runtime:
         async with runtime.sessions() as session:
             if if_no_users and await users.has_users(session):
                 typer.echo("a user exists already: nothing created", err=True)
@@ -376,8 +369,6 @@ async def users_create(
         typer.echo(f"created user {user.email} in workspace {found.name}", err=True)
         if generated:
             typer.echo(secret)
-    finally:
-        await runtime.close()
 
 
 @users_app.command("list")
@@ -389,15 +380,11 @@ async def users_list(
     from waconnect.dashboard import users
     from waconnect.workspaces import service
 
-    runtime = await _prepared(_settings(data_dir, database_url))
-    try:
-        async with runtime.sessions() as session:
-            found = await service.workspace_by_name(session, workspace)
-            for user in await users.list_users(session, found.id):
-                last = f"{user.last_login_at:%Y-%m-%d %H:%M}" if user.last_login_at else "never"
-                typer.echo(f"{user.id}\t{user.email}\tlast login {last}")
-    finally:
-        await runtime.close()
+    async with _database(data_dir, database_url) as runtime, runtime.sessions() as session:
+        found = await service.workspace_by_name(session, workspace)
+        for user in await users.list_users(session, found.id):
+            last = f"{user.last_login_at:%Y-%m-%d %H:%M}" if user.last_login_at else "never"
+            typer.echo(f"{user.id}\t{user.email}\tlast login {last}")
 
 
 @users_app.command("set-password")
@@ -416,8 +403,7 @@ async def users_set_password(
     """Give a user a new password; their open sessions end."""
     from waconnect.dashboard import users
 
-    runtime = await _prepared(_settings(data_dir, database_url))
-    try:
+    async with _database(data_dir, database_url) as runtime:
         secret, generated = _new_password(password, generate)
         async with runtime.sessions() as session:
             user = await users.set_password(session, email, secret)
@@ -425,8 +411,6 @@ async def users_set_password(
         typer.echo(f"new password set for {user.email}", err=True)
         if generated:
             typer.echo(secret)
-    finally:
-        await runtime.close()
 
 
 # --- profiles -------------------------------------------------------------------------------------
@@ -453,13 +437,10 @@ async def profiles_import(
 
     from waconnect.profiles.import_cli import import_file
 
-    runtime = await _prepared(_settings(data_dir, database_url))
-    try:
+    async with _database(data_dir, database_url) as runtime:
         counts, report = await import_file(
             runtime, workspace, file, map_items or [], batch_size, Console(stderr=True)
         )
-    finally:
-        await runtime.close()
     typer.echo(counts.summary() + (f"; rejected rows in {report}" if counts.errors else ""))
 
 
