@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -74,9 +75,12 @@ def _fault_response(sim: Simulator, fault: int) -> web.Response | None:
     return None
 
 
-@send_endpoint
-async def send_bulk(request: web.Request) -> web.StreamResponse:
-    """B2: one template to every recipient of every ``to_and_components`` group."""
+async def _send(
+    request: web.Request,
+    accept: Callable[[Simulator, dict[str, Any]], str],
+    answer: Callable[[str], dict[str, Any]],
+) -> web.StreamResponse:
+    """Auth, faults, validation, acceptance and the late answer of a timeout fault."""
     begun = await _begin(request)
     if isinstance(begun, web.Response):
         return begun
@@ -86,23 +90,29 @@ async def send_bulk(request: web.Request) -> web.StreamResponse:
     if refused is not None:
         return refused
     try:
-        request_id = accept_bulk(sim, body)
+        accepted_id = accept(sim, body)
     except Rejected as rejected:
         sim.stats.rejected += 1
         return invalid(rejected.message)
     if fault == FAULT_TIMEOUT:
         sim.stats.faults_timeout += 1
         await asyncio.sleep(sim.options.timeout_delay_s)
-    return json_response(
-        orjson.dumps(
-            {
-                "status": "success",
-                "hasError": False,
-                "data": BULK_ACCEPTED,
-                "errors": None,
-                "request_id": request_id,
-            }
-        )
+    return json_response(orjson.dumps(answer(accepted_id)))
+
+
+@send_endpoint
+async def send_bulk(request: web.Request) -> web.StreamResponse:
+    """B2: one template to every recipient of every ``to_and_components`` group."""
+    return await _send(
+        request,
+        accept_bulk,
+        lambda request_id: {
+            "status": "success",
+            "hasError": False,
+            "data": BULK_ACCEPTED,
+            "errors": None,
+            "request_id": request_id,
+        },
     )
 
 
@@ -158,31 +168,15 @@ def accept_bulk(sim: Simulator, body: dict[str, Any]) -> str:
 @send_endpoint
 async def send_single(request: web.Request) -> web.StreamResponse:
     """B3: one template, text or interactive message to one number."""
-    begun = await _begin(request)
-    if isinstance(begun, web.Response):
-        return begun
-    sim, body = begun
-    fault = sim.draw_fault()
-    refused = _fault_response(sim, fault)
-    if refused is not None:
-        return refused
-    try:
-        message_uuid = accept_single(sim, body)
-    except Rejected as rejected:
-        sim.stats.rejected += 1
-        return invalid(rejected.message)
-    if fault == FAULT_TIMEOUT:
-        sim.stats.faults_timeout += 1
-        await asyncio.sleep(sim.options.timeout_delay_s)
-    return json_response(
-        orjson.dumps(
-            {
-                "status": "success",
-                "hasError": False,
-                "data": {"message_uuid": message_uuid, "status": "message submitted successfully"},
-                "errors": None,
-            }
-        )
+    return await _send(
+        request,
+        accept_single,
+        lambda message_uuid: {
+            "status": "success",
+            "hasError": False,
+            "data": {"message_uuid": message_uuid, "status": "message submitted successfully"},
+            "errors": None,
+        },
     )
 
 
