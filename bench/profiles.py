@@ -91,6 +91,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--postgres-url", default=os.environ.get("WACONNECT_TEST_POSTGRES_URL"))
     parser.add_argument("--api-postgres", action="store_true", help="batch API on PostgreSQL too")
     parser.add_argument("--skip-api", action="store_true")
+    parser.add_argument("--skip-sqlite", action="store_true")
     return parser.parse_args()
 
 
@@ -402,14 +403,15 @@ def main() -> None:
         took = time.perf_counter() - started
         print(f"wrote {args.profiles} profiles ({size:.0f} MB) in {took:.0f} s")
         sqlite_dir = root / "sqlite"
-        results["sqlite"] = run_database(
-            "SQLite",
-            f"sqlite+aiosqlite:///{sqlite_dir / 'waconnect.db'}",
-            sqlite_dir,
-            source,
-            args,
-            api=not args.skip_api,
-        )
+        if not args.skip_sqlite:
+            results["sqlite"] = run_database(
+                "SQLite",
+                f"sqlite+aiosqlite:///{sqlite_dir / 'waconnect.db'}",
+                sqlite_dir,
+                source,
+                args,
+                api=not args.skip_api,
+            )
         if args.postgres_url:
             url, drop = postgres_database(args.postgres_url)
             try:

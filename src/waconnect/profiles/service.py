@@ -15,7 +15,21 @@ from typing import Any, cast
 
 import phonenumbers
 from pydantic import ValidationError
-from sqlalchemy import Select, String, bindparam, literal, or_, select, text, update
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    Select,
+    String,
+    Text,
+    any_,
+    bindparam,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -498,7 +512,7 @@ async def _load(
     for key, values in ((PROFILES.c.identity, identities), (PROFILES.c.phone, phones)):
         for chunk in chunks(values, LOOKUP_CHUNK):
             query: Select[Any] = select(*columns).where(
-                PROFILES.c.workspace_id == workspace_id, key.in_(chunk)
+                PROFILES.c.workspace_id == workspace_id, one_of(session, key, chunk)
             )
             if dialect_of(session) == "postgresql":
                 query = query.with_for_update()
@@ -624,7 +638,7 @@ async def _link_contacts(
             literal("default", String),
             literal(now, UTCDateTime),
             PROFILES.c.id,
-        ).where(PROFILES.c.id.in_(chunk))
+        ).where(one_of(session, PROFILES.c.id, chunk))
         statement = insert(CONTACTS).from_select(
             [
                 "workspace_id",
@@ -907,6 +921,15 @@ async def plan_each_run(session: AsyncSession) -> None:
     comparing each row with every parameter (seconds per batch at a million profiles)."""
     if dialect_of(session) == "postgresql":
         await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+
+
+def one_of(session: AsyncSession, column: Any, values: Sequence[Any]) -> Any:
+    """``column IN values``; on PostgreSQL as ``= ANY(array)``: one parameter instead of a
+    thousand to send, parse and plan (a batch's lookups took 30 ms in IN form)."""
+    if dialect_of(session) != "postgresql":
+        return column.in_(values)
+    kind = BigInteger() if isinstance(column.type, BigInteger | Integer) else Text()
+    return column == any_(literal(list(values), ARRAY(kind)))
 
 
 def dialect_of(session: AsyncSession) -> str:
