@@ -9,7 +9,7 @@ are reserved: the API refuses them, so a segment on them means what the loop saw
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -56,6 +56,28 @@ STATUS_EVENTS = {
 }
 _MAX_DEPTH = 20
 _MAX_INT = 2**63 - 1
+
+
+# --- listeners ----------------------------------------------------------------------------------
+
+# Called in the recording transaction with the rows just written (dicts with workspace_id,
+# profile_id, name, ts, properties, message_id), so whatever reacts to an event (journeys) commits
+# or rolls back with it. A listener must not commit.
+EventListener = Callable[[AsyncSession, Sequence[Mapping[str, Any]]], Awaitable[None]]
+_listeners: list[EventListener] = []
+
+
+def add_event_listener(listener: EventListener) -> None:
+    """Register ``listener`` for every recorded event (API, CSV, or the message loop's)."""
+    if listener not in _listeners:
+        _listeners.append(listener)
+
+
+async def notify_event_listeners(
+    session: AsyncSession, rows: Sequence[Mapping[str, Any]]
+) -> None:
+    for listener in _listeners:
+        await listener(session, rows)
 
 
 # --- the message loop -----------------------------------------------------------------------
@@ -127,6 +149,7 @@ async def record_system_events(
             ),
             kept,
         )
+        await notify_event_listeners(session, kept)
     return len(kept)
 
 
@@ -309,6 +332,7 @@ async def record_events(runtime: Runtime, workspace_id: int, raws: Sequence[Any]
             outcomes.append(Outcome("recorded", profile_id))
         if values:
             await session.execute(EVENTS.insert(), values)
+            await notify_event_listeners(session, values)
         await session.commit()
         return outcomes
 
