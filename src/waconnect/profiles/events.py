@@ -73,9 +73,7 @@ def add_event_listener(listener: EventListener) -> None:
         _listeners.append(listener)
 
 
-async def notify_event_listeners(
-    session: AsyncSession, rows: Sequence[Mapping[str, Any]]
-) -> None:
+async def notify_event_listeners(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
     for listener in _listeners:
         await listener(session, rows)
 

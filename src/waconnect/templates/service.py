@@ -8,6 +8,7 @@ with them.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -75,21 +76,37 @@ def _duplicate(name: str, language: str, existing: Template | None) -> ApiError:
 # --- the campaigns' hook ------------------------------------------------------------------------
 
 
-async def template_in_use(session: AsyncSession, template_id: int) -> bool:
-    """True when a scheduled or running campaign (or live journey) sends this template.
+# Capabilities that send templates on their own (campaigns, journeys) register a check; each
+# answers with what uses the template ("campaign 'Diwali' (running)") or None.
+InUseCheck = Callable[[AsyncSession, int], Awaitable[str | None]]
+_in_use_checks: list[InUseCheck] = []
 
-    Editing or deleting such a template answers 409 unless ``force`` is given. Nothing sends
-    templates on a schedule yet; the campaigns capability fills this in.
+
+def add_in_use_check(check: InUseCheck) -> None:
+    if check not in _in_use_checks:
+        _in_use_checks.append(check)
+
+
+async def template_in_use(session: AsyncSession, template_id: int) -> str | None:
+    """What scheduled or running campaign or live journey sends this template, if any.
+
+    Editing or deleting such a template answers 409 unless ``force`` is given.
     """
-    del session, template_id
-    return False
+    for check in _in_use_checks:
+        user = await check(session, template_id)
+        if user is not None:
+            return user
+    return None
 
 
 async def _guard_in_use(session: AsyncSession, template: Template, force: bool) -> None:
-    if not force and await template_in_use(session, template.id):
+    if force:
+        return
+    user = await template_in_use(session, template.id)
+    if user is not None:
         raise conflict(
-            f"template {template.name!r} ({template.language}) is used by a scheduled or running "
-            "campaign; stop it first, or repeat with ?force=true",
+            f"template {template.name!r} ({template.language}) is used by {user}; "
+            "stop it first, or repeat with ?force=true",
             template_id=template.id,
         )
 
