@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from tests.support.databases import SKIP_POSTGRES, _admin, _with_database, postg
 from waconnect.db.engine import make_engine
 from waconnect.db.migrate import alembic_config, upgrade
 from waconnect.db.registry import metadata
+from waconnect.testing.processes import cli_env
 
 _names = itertools.count()
 
@@ -82,3 +85,31 @@ def test_upgrade_head_on_an_empty_database_equals_the_models(empty_db_url: str) 
     diff, _tables, _revision = _inspect(empty_db_url, drifted)
     assert [change[0] for change in diff] == ["add_column"]
     assert diff[0][3].name == "not_migrated"
+
+
+def test_processes_starting_together_on_an_empty_database_all_migrate(
+    empty_db_url: str, tmp_path: Path
+) -> None:
+    """A deploy starts several processes at once: none fails on a half-made schema."""
+    env = {
+        "WACONNECT_DATABASE_URL": empty_db_url,
+        "WACONNECT_DATA_DIR": str(tmp_path),
+        "WACONNECT_SECRET_KEY": "test-secret-key-for-waconnect",
+    }
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "waconnect", "db", "upgrade"],
+            env=cli_env(env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    results = [
+        (proc.wait(timeout=120), proc.stderr.read() if proc.stderr else "") for proc in procs
+    ]
+    assert [code for code, _ in results] == [0, 0, 0, 0], results
+    _diff, tables, revision = _inspect(empty_db_url, metadata)
+    assert revision == ScriptDirectory.from_config(alembic_config(empty_db_url)).get_current_head()
+    assert "messages" in tables
