@@ -88,6 +88,9 @@ async def test_rotation_keeps_the_old_token_for_24_hours_by_default(
     runtime.clock.advance(2 * 60)
     assert not await accepts(runtime, created["id"], old)
     assert await accepts(runtime, created["id"], new)
+    # Once the old URL stops working, the provider page stops mentioning it.
+    fetched = (await client.get(f"{PROVIDERS}/{created['id']}", headers=auth)).json()
+    assert fetched["callbacks"]["previous_token_valid_until"] is None
 
 
 async def test_grace_hours_zero_cuts_the_old_token_at_once(

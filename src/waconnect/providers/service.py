@@ -192,6 +192,8 @@ def _shown_templates(box: SecretBox, stored: dict[str, Any]) -> dict[str, Any] |
 def callback_urls(runtime: Runtime, config: ProviderConfig) -> CallbackUrls:
     base = f"{runtime.settings.resolved_public_url}/callbacks/{config.id}/{config.callback_token}"
     valid_until = config.previous_token_expires_at if config.previous_callback_token else None
+    if valid_until is not None and valid_until <= runtime.clock.now():
+        valid_until = None  # the old URL no longer works: nothing to tell the user about it
     return CallbackUrls(
         inbound_url=f"{base}/inbound",
         delivery_url=f"{base}/delivery",
