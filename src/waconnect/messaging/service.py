@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, func, select
@@ -56,6 +56,10 @@ class NewMessage:
     priority: int = PRIORITY_API
     campaign_id: int | None = None
     held: bool = False
+    # Campaigns pace and schedule their rows (throttle, DND hours, cut-off); None: now, and
+    # the workspace's message expiry.
+    next_attempt_at: datetime | None = None
+    expires_at: datetime | None = None
 
 
 def _insert(session: AsyncSession) -> Any:
@@ -120,8 +124,8 @@ async def enqueue(
             "status": Status.QUEUED,
             "priority": r.priority,
             "held": r.held,
-            "next_attempt_at": now,
-            "expires_at": expires,
+            "next_attempt_at": r.next_attempt_at or now,
+            "expires_at": r.expires_at or expires,
             "attempt_count": 0,
             "transient_failures": 0,
             "pending_attempt": False,
