@@ -1,0 +1,666 @@
+"""Personalization: the one mapping from a template's variables to each recipient's values.
+
+Test sends, campaigns and journeys all fill templates the same way. A mapping names each
+variable by its place in the template and says where its value comes from::
+
+    {
+        "body.1": {"attribute": "first_name", "default": "there"},
+        "body.order_id": {"event_property": "order_id"},          # named variable
+        "header.1": {"literal": "Your order"},
+        "header.media": {"literal": {"link": "https://x/y.pdf", "filename": "y.pdf"}},
+        "header.location": {"literal": {"latitude": 12.9, "longitude": 77.6}},
+        "buttons.0.1": {"attribute": "tracking_code"},             # button 0, variable 1
+        "lto.expiration": {"attribute": "offer_ends"},
+        "cards.1.body.1": {"literal": "20%"},                      # carousel card 1 (0-based)
+        "cards.1.header.media": {"literal": "https://x/card1.jpg"},
+    }
+
+Keys (buttons and cards are 0-based, as WhatsApp's ``index`` and ``card_index``; variables are
+the names inside the braces, ``{{1}}`` or ``{{first_name}}``):
+
+- ``body.<var>``, ``header.<var>`` — text variables;
+- ``header.media`` — ``{link, filename?}`` or a URL, for IMAGE / VIDEO / DOCUMENT / GIF headers;
+- ``header.location`` — ``{latitude, longitude, name?, address?}`` for LOCATION headers;
+- ``buttons.<i>.<var>`` — a dynamic URL's suffix, or a COPY_CODE button's code (``.1``);
+- ``buttons.<i>.payload`` — optional: a quick reply's payload (WhatsApp uses the label without);
+- ``lto.expiration`` — a limited-time offer's end (epoch ms or seconds, or an ISO date);
+- ``cards.<k>.header.media``, ``cards.<k>.body.<var>``, ``cards.<k>.buttons.<i>.<var>`` and
+  ``cards.<k>.buttons.<i>.payload`` — the same inside carousel card ``k``;
+- authentication templates take ``body.1``, the one-time code, which also fills the OTP button.
+
+Each value is ``{"literal": …}``, ``{"attribute": name}`` or ``{"event_property": name}`` (only
+where an event started the send), with an optional ``"default"``. A recipient whose value is
+missing (absent, null, blank) with no default raises :class:`MissingVariable`: the recipient
+is skipped with ``missing_variable:<key>``, never sent a blank.
+
+``compile_mapping`` checks the mapping against the template once (unknown keys, bad sources,
+variables without an entry — all reported together); the :class:`Personalizer` it returns then
+fills one recipient at a time without re-checking, so it is cheap inside a campaign's loop.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from typing import Any
+from urllib.parse import quote
+
+from waconnect.templates.render import placeholders, render_template
+from waconnect.web.errors import ApiError
+
+__all__ = [
+    "MappingError",
+    "MissingVariable",
+    "Personalizer",
+    "Slot",
+    "compile_mapping",
+    "format_value",
+    "mapping_error_response",
+    "template_slots",
+]
+
+SOURCES = ("literal", "attribute", "event_property")
+_MEDIA_FORMATS = {"IMAGE": "image", "VIDEO": "video", "DOCUMENT": "document", "GIF": "video"}
+# Epoch values below this are seconds (the year 5138 in seconds; 1973 in milliseconds).
+_MS_THRESHOLD = 100_000_000_000
+# Characters left as they are in a dynamic URL suffix: path and query punctuation, and "%"
+# so an already-encoded value is not encoded twice. WhatsApp wants the rest percent-encoded.
+_URL_SAFE = "/?&=%#+,;@!$'()*[]"
+_KEY_HINT = (
+    "keys look like body.1, body.first_name, header.1, header.media, header.location, "
+    "buttons.0.1, lto.expiration, cards.0.body.1, cards.0.header.media"
+)
+
+
+class MappingError(ValueError):
+    """The mapping itself is wrong; ``problems`` maps each key path to what is wrong with it."""
+
+    def __init__(self, problems: Mapping[str, str]) -> None:
+        self.problems: dict[str, str] = dict(problems)
+        summary = "; ".join(f"{key}: {why}" for key, why in self.problems.items())
+        super().__init__(f"the personalization mapping is not usable: {summary}")
+
+
+class MissingVariable(Exception):
+    """A recipient has no value for ``key`` and the mapping gives no default."""
+
+    def __init__(self, key: str, detail: str = "") -> None:
+        self.key = key
+        self.reason = f"missing_variable:{key}"
+        super().__init__(f"{self.reason}{': ' + detail if detail else ''}")
+
+
+def mapping_error_response(exc: MappingError, field: str = "mapping") -> ApiError:
+    """A 422 naming each key that is wrong (``fields``: ``mapping.<key>`` -> reason)."""
+    fields = {f"{field}.{key}" if field else key: why for key, why in exc.problems.items()}
+    count = len(fields)
+    summary = "; ".join(f"{key}: {why}" for key, why in fields.items())
+    return ApiError(
+        422,
+        "invalid_mapping",
+        f"the {field or 'mapping'} has {count} problem{'s' if count > 1 else ''}: {summary}",
+        fields=fields,
+    )
+
+
+# --- what a template needs ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """One value a send of the template needs (or, if ``optional``, may take).
+
+    ``kind`` is ``text``, ``media``, ``location``, ``expiration``, ``coupon`` or ``payload``.
+    """
+
+    key: str
+    kind: str
+    describe: str
+    optional: bool = False
+
+
+def _upper(value: Any) -> str:
+    return str(value or "").upper()
+
+
+def _component(components: Sequence[Mapping[str, Any]], kind: str) -> Mapping[str, Any] | None:
+    return next((c for c in components if _upper(c.get("type")) == kind), None)
+
+
+def _components(definition: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [c for c in definition.get("components") or () if isinstance(c, Mapping)]
+
+
+def _is_authentication(definition: Mapping[str, Any]) -> bool:
+    return _upper(definition.get("category")) == "AUTHENTICATION"
+
+
+def template_slots(definition: Mapping[str, Any]) -> list[Slot]:
+    """Every value a send of ``definition`` needs or may take, in the template's order."""
+    components = _components(definition)
+    if _is_authentication(definition):
+        return [Slot("body.1", "text", "the one-time code (it also fills the OTP button)")]
+    slots = _part_slots(components, "")
+    offer = _component(components, "LIMITED_TIME_OFFER")
+    if offer is not None:
+        inner = offer.get("limited_time_offer")
+        inner = inner if isinstance(inner, Mapping) else offer
+        if inner.get("has_expiration"):
+            slots.append(Slot("lto.expiration", "expiration", "when the offer ends"))
+    carousel = _component(components, "CAROUSEL")
+    if carousel is not None:
+        for k, card in enumerate(carousel.get("cards") or ()):
+            if isinstance(card, Mapping):
+                parts = [c for c in card.get("components") or () if isinstance(c, Mapping)]
+                slots.extend(_part_slots(parts, f"cards.{k}."))
+    return slots
+
+
+def _part_slots(components: Sequence[Mapping[str, Any]], prefix: str) -> list[Slot]:
+    slots: list[Slot] = []
+    header = _component(components, "HEADER")
+    if header is not None:
+        fmt = _upper(header.get("format") or "TEXT")
+        if fmt == "TEXT":
+            for name in placeholders(str(header.get("text") or "")):
+                slots.append(
+                    Slot(f"{prefix}header.{name}", "text", f"{{{{{name}}}}} of the header")
+                )
+        elif fmt in _MEDIA_FORMATS:
+            slots.append(Slot(f"{prefix}header.media", "media", f"the {fmt.lower()} of the header"))
+        elif fmt == "LOCATION":
+            slots.append(Slot(f"{prefix}header.location", "location", "the header's location"))
+    body = _component(components, "BODY")
+    if body is not None:
+        for name in placeholders(str(body.get("text") or "")):
+            slots.append(Slot(f"{prefix}body.{name}", "text", f"{{{{{name}}}}} of the body"))
+    buttons = _component(components, "BUTTONS")
+    for index, button in enumerate((buttons or {}).get("buttons") or ()):
+        if not isinstance(button, Mapping):
+            continue
+        kind = _upper(button.get("type"))
+        where = f"{prefix}buttons.{index}"
+        if kind == "URL":
+            for name in placeholders(str(button.get("url") or "")):
+                slots.append(Slot(f"{where}.{name}", "text", f"the URL suffix of button {index}"))
+        elif kind == "COPY_CODE":
+            slots.append(Slot(f"{where}.1", "coupon", f"the code button {index} copies"))
+        elif kind == "QUICK_REPLY":
+            slots.append(
+                Slot(f"{where}.payload", "payload", f"quick reply {index}'s payload", True)
+            )
+    return slots
+
+
+# --- sources ------------------------------------------------------------------------------------
+
+Getter = Callable[[Mapping[str, Any], Mapping[str, Any] | None], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    slot: Slot
+    source: str
+    name: str | None  # the attribute or event property read; None for a literal
+    get: Getter
+    default: Any  # already converted for the slot; _NONE when there is none
+
+
+_NONE: Any = object()
+
+
+def _source_getter(source: str, name: str) -> Getter:
+    if source == "literal":
+        raise AssertionError("literals are converted once, not fetched")
+    if source == "attribute":
+        return lambda attributes, _events: attributes.get(name)
+
+    def from_event(_attributes: Mapping[str, Any], events: Mapping[str, Any] | None) -> Any:
+        return _lookup_path(events or {}, name)
+
+    return from_event
+
+
+def _lookup_path(data: Mapping[str, Any], name: str) -> Any:
+    """``name`` in ``data``; a dotted name (``order.total``) reaches into nested objects."""
+    if name in data:
+        return data[name]
+    current: Any = data
+    for part in name.split("."):
+        if not isinstance(current, Mapping) or part not in current:
+            return None
+        current = current[part]
+    return current
+
+
+def _compile_entry(
+    slot: Slot, spec: Any, events_allowed: bool, problems: dict[str, str]
+) -> _Entry | None:
+    key = slot.key
+    if not isinstance(spec, Mapping):
+        problems[key] = (
+            'write {"literal": ...}, {"attribute": "name"} or {"event_property": "name"}, '
+            'optionally with "default"'
+        )
+        return None
+    unknown = sorted(set(spec) - {*SOURCES, "default"})
+    given = [source for source in SOURCES if source in spec]
+    if unknown:
+        problems[key] = (
+            f"unknown field{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
+            "use one of literal, attribute or event_property, and optionally default"
+        )
+        return None
+    if len(given) != 1:
+        problems[key] = "give exactly one of literal, attribute or event_property" + (
+            f" (got {', '.join(given)})" if given else ""
+        )
+        return None
+    source = given[0]
+    default = _NONE
+    if "default" in spec:
+        try:
+            default = _convert(slot, spec["default"])
+        except ValueError as exc:
+            problems[key] = f"default: {exc}"
+            return None
+    if source == "literal":
+        try:
+            value = _convert(slot, spec["literal"])
+        except ValueError as exc:
+            problems[key] = f"literal: {exc}"
+            return None
+        return _Entry(slot, source, None, lambda _a, _e: value, default)
+    name = spec[source]
+    if not isinstance(name, str) or not name.strip():
+        problems[key] = f"{source}: give the name of the {source.replace('_', ' ')} to read"
+        return None
+    if source == "event_property" and not events_allowed:
+        problems[key] = (
+            "event_property is only available where an event started the send (journeys); "
+            "use an attribute or a literal here"
+        )
+        return None
+    return _Entry(slot, source, name.strip(), _source_getter(source, name.strip()), default)
+
+
+# --- values -------------------------------------------------------------------------------------
+
+
+def format_value(value: Any) -> str | None:
+    """The text of an attribute or property value; None when it has none (missing).
+
+    Numbers lose a trailing ``.0``, booleans read ``true``/``false``, dates are ISO (a date
+    alone when it is midnight UTC: that is how date-only attributes are stored), lists are
+    joined with ", ". Blank text is no text: never a blank in a customer's message.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        return str(int(value)) if value.is_integer() and abs(value) < 2**63 else repr(value)
+    if isinstance(value, datetime):
+        return _iso(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, str):
+        text = value.strip()
+        if _STORED_MIDNIGHT.fullmatch(text):
+            return text[:10]
+        return value if text else None
+    if isinstance(value, list | tuple):
+        items = [format_value(item) for item in value]
+        joined = ", ".join(item for item in items if item)
+        return joined or None
+    return None
+
+
+# The profiles capability stores dates as YYYY-MM-DDTHH:MM:SSZ; midnight means a date alone.
+_STORED_MIDNIGHT = re.compile(r"\d{4}-\d{2}-\d{2}T00:00:00Z")
+
+
+def _iso(moment: datetime) -> str:
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+        if moment.time() == time(0):
+            return moment.date().isoformat()
+        return moment.isoformat().replace("+00:00", "Z")
+    return moment.date().isoformat() if moment.time() == time(0) else moment.isoformat()
+
+
+def _convert(slot: Slot, value: Any) -> Any:
+    """``value`` in the form the slot sends; ``None`` when it is missing; ValueError when it
+    can never fit (a literal or default of the wrong shape)."""
+    if slot.kind in ("text", "coupon", "payload"):
+        if isinstance(value, Mapping):
+            raise ValueError("a text value, number, date or list, not an object")
+        return format_value(value)
+    if slot.kind == "media":
+        return _media(value)
+    if slot.kind == "location":
+        return _location(value)
+    return _expiration(value)
+
+
+def _media(value: Any) -> dict[str, str] | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, str):
+        value = {"link": value.strip()}
+    if not isinstance(value, Mapping):
+        raise ValueError("a media link (https://...) or {link, filename}")
+    link = value.get("link")
+    if not isinstance(link, str) or not re.match(r"https?://\S+$", link.strip()):
+        raise ValueError("media needs a link starting with https:// (or http://)")
+    media = {"link": link.strip()}
+    filename = value.get("filename")
+    if filename is not None:
+        if not isinstance(filename, str) or not filename.strip():
+            raise ValueError("filename: the document's file name (text)")
+        media["filename"] = filename.strip()
+    unknown = sorted(set(value) - {"link", "filename"})
+    if unknown:
+        raise ValueError(f"media takes link and filename, not {', '.join(unknown)}")
+    return media
+
+
+def _location(value: Any) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise ValueError("a location is {latitude, longitude, name?, address?}")
+    location: dict[str, Any] = {}
+    for name, limit in (("latitude", 90), ("longitude", 180)):
+        number = _number(value.get(name))
+        if number is None or not -limit <= number <= limit:
+            raise ValueError(f"{name}: a number from -{limit} to {limit}")
+        location[name] = number
+    for name in ("name", "address"):
+        text = value.get(name)
+        if text is not None:
+            if not isinstance(text, str):
+                raise ValueError(f"{name}: text")
+            if text.strip():
+                location[name] = text.strip()
+    unknown = sorted(set(value) - {"latitude", "longitude", "name", "address"})
+    if unknown:
+        raise ValueError(f"a location takes latitude, longitude, name, address, not {unknown}")
+    return location
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return None
+        return number if math.isfinite(number) else None
+    return None
+
+
+def _expiration(value: Any) -> int | None:
+    """Epoch milliseconds from epoch ms / seconds, an ISO date(-time) or a datetime."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return int(moment.timestamp() * 1000)
+    if isinstance(value, date):
+        return int(datetime.combine(value, time(0), UTC).timestamp() * 1000)
+    number = _number(value)
+    if number is not None and number > 0:
+        return int(number if number >= _MS_THRESHOLD else number * 1000)
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            pass
+        else:
+            return _expiration(moment)
+    raise ValueError("an expiry time: epoch milliseconds or seconds, or an ISO date-time")
+
+
+# --- compiling ----------------------------------------------------------------------------------
+
+
+def compile_mapping(
+    definition: dict[str, Any], mapping: Mapping[str, Any], *, events_allowed: bool = False
+) -> Personalizer:
+    """Check ``mapping`` against the template ``definition`` and return its personalizer.
+
+    ``definition`` is the stored template's WhatsApp definition with its category
+    (``messaging.service.template_definition``). Raises :class:`MappingError` with every
+    problem at once: keys the template does not have, sources that are malformed,
+    ``event_property`` where no event started the send, and variables without an entry.
+    """
+    if not isinstance(mapping, Mapping):
+        raise MappingError({"mapping": 'an object of key -> source, e.g. {"body.1": ...}'})
+    slots = {slot.key: slot for slot in template_slots(definition)}
+    problems: dict[str, str] = {}
+    entries: dict[str, _Entry] = {}
+    for key, spec in mapping.items():
+        slot = slots.get(str(key))
+        if slot is None:
+            problems[str(key)] = _unknown_key(str(key), slots)
+            continue
+        entry = _compile_entry(slot, spec, events_allowed, problems)
+        if entry is not None:
+            entries[slot.key] = entry
+    for key, slot in slots.items():
+        if key not in mapping and not slot.optional:
+            problems[key] = f"required: the template needs {slot.describe}"
+    if problems:
+        raise MappingError(problems)
+    return Personalizer(definition, slots, entries)
+
+
+def _unknown_key(key: str, slots: Mapping[str, Slot]) -> str:
+    known = ", ".join(slots) or "nothing (it has no variables)"
+    if not _KEY_SHAPE.fullmatch(key):
+        return f"not a variable key ({_KEY_HINT}); this template takes {known}"
+    return f"the template has no such variable; it takes {known}"
+
+
+_PART = (
+    r"(?:header\.(?:media|location|[A-Za-z0-9_]+)|body\.[A-Za-z0-9_]+|buttons\.\d+\.[A-Za-z0-9_]+)"
+)
+_KEY_SHAPE = re.compile(rf"(?:cards\.\d+\.)?{_PART}|lto\.expiration")
+
+
+# --- filling ------------------------------------------------------------------------------------
+
+
+class Personalizer:
+    """A mapping checked against one template; fills it for one recipient at a time."""
+
+    def __init__(
+        self, definition: Mapping[str, Any], slots: Mapping[str, Slot], entries: dict[str, _Entry]
+    ) -> None:
+        self.definition = definition
+        self.slots = dict(slots)
+        self._entries = entries
+        self.attributes: frozenset[str] = frozenset(
+            entry.name for entry in entries.values() if entry.source == "attribute" and entry.name
+        )
+        self.event_properties: frozenset[str] = frozenset(
+            entry.name
+            for entry in entries.values()
+            if entry.source == "event_property" and entry.name
+        )
+
+    def values(
+        self, attributes: Mapping[str, Any], event_properties: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Each key's value for one recipient (converted); raises :class:`MissingVariable`."""
+        values: dict[str, Any] = {}
+        for key, entry in self._entries.items():
+            raw = entry.get(attributes, event_properties)
+            try:
+                value = _convert(entry.slot, raw)
+            except ValueError as exc:
+                if entry.default is _NONE:
+                    raise MissingVariable(key, f"its value does not fit: {exc}") from None
+                value = None
+            if value is None:
+                if entry.default is _NONE or entry.default is None:
+                    if entry.slot.optional:
+                        continue
+                    raise MissingVariable(key)
+                value = entry.default
+            values[key] = value
+        return values
+
+    def components(
+        self, attributes: Mapping[str, Any], event_properties: Mapping[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        """WhatsApp send-format components for one recipient (``Message.content["components"]``).
+
+        Raises :class:`MissingVariable` when a value is missing and the mapping has no default.
+        """
+        return build_components(self.definition, self.values(attributes, event_properties))
+
+    def preview(
+        self, attributes: Mapping[str, Any], event_properties: Mapping[str, Any] | None = None
+    ) -> str:
+        """The message as plain text, as this recipient will read it."""
+        components = self.components(attributes, event_properties)
+        return render_template(self.definition, components).preview
+
+
+def build_components(
+    definition: Mapping[str, Any], values: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """WhatsApp send components from converted values keyed as in the mapping."""
+    components = _components(definition)
+    if _is_authentication(definition):
+        return _authentication_components(components, values["body.1"])
+    result = _part_components(components, values, "")
+    offer = _component(components, "LIMITED_TIME_OFFER")
+    if offer is not None and "lto.expiration" in values:
+        expiry = {"expiration_time_ms": values["lto.expiration"]}
+        result.append(
+            {
+                "type": "limited_time_offer",
+                "parameters": [{"type": "limited_time_offer", "limited_time_offer": expiry}],
+            }
+        )
+    carousel = _component(components, "CAROUSEL")
+    if carousel is not None:
+        cards = []
+        for k, card in enumerate(carousel.get("cards") or ()):
+            parts = [c for c in (card or {}).get("components") or () if isinstance(c, Mapping)]
+            cards.append(
+                {"card_index": k, "components": _part_components(parts, values, f"cards.{k}.")}
+            )
+        result.append({"type": "carousel", "cards": cards})
+    return result
+
+
+def _text_parameter(value: str, name: str) -> dict[str, str]:
+    parameter = {"type": "text", "text": value}
+    if not name.isdigit():
+        parameter["parameter_name"] = name
+    return parameter
+
+
+def _part_components(
+    components: Sequence[Mapping[str, Any]], values: Mapping[str, Any], prefix: str
+) -> list[dict[str, Any]]:
+    result: list[dict[str, Any]] = []
+    header = _component(components, "HEADER")
+    if header is not None:
+        parameter = _header_parameter(header, values, prefix)
+        if parameter is not None:
+            result.append({"type": "header", "parameters": [parameter]})
+    body = _component(components, "BODY")
+    if body is not None:
+        names = placeholders(str(body.get("text") or ""))
+        if names:
+            parameters = [_text_parameter(values[f"{prefix}body.{n}"], n) for n in names]
+            result.append({"type": "body", "parameters": parameters})
+    buttons = _component(components, "BUTTONS")
+    for index, button in enumerate((buttons or {}).get("buttons") or ()):
+        if isinstance(button, Mapping):
+            sent = _button_component(button, index, values, f"{prefix}buttons.{index}")
+            if sent is not None:
+                result.append(sent)
+    return result
+
+
+def _header_parameter(
+    header: Mapping[str, Any], values: Mapping[str, Any], prefix: str
+) -> dict[str, Any] | None:
+    fmt = _upper(header.get("format") or "TEXT")
+    if fmt == "TEXT":
+        names = placeholders(str(header.get("text") or ""))
+        return _text_parameter(values[f"{prefix}header.{names[0]}"], names[0]) if names else None
+    if fmt in _MEDIA_FORMATS:
+        kind = _MEDIA_FORMATS[fmt]
+        media = dict(values[f"{prefix}header.media"])
+        if kind != "document":
+            media.pop("filename", None)  # only documents carry a file name
+        return {"type": kind, kind: media}
+    if fmt == "LOCATION":
+        return {"type": "location", "location": dict(values[f"{prefix}header.location"])}
+    return None
+
+
+def _button_component(
+    button: Mapping[str, Any], index: int, values: Mapping[str, Any], where: str
+) -> dict[str, Any] | None:
+    kind = _upper(button.get("type"))
+    base: dict[str, Any] = {"type": "button", "index": str(index)}
+    if kind == "URL":
+        names = placeholders(str(button.get("url") or ""))
+        if not names:
+            return None
+        suffix = quote(str(values[f"{where}.{names[0]}"]), safe=_URL_SAFE)
+        return {**base, "sub_type": "url", "parameters": [{"type": "text", "text": suffix}]}
+    if kind == "COPY_CODE":
+        code = values[f"{where}.1"]
+        return {
+            **base,
+            "sub_type": "copy_code",
+            "parameters": [{"type": "coupon_code", "coupon_code": code}],
+        }
+    if kind == "QUICK_REPLY" and f"{where}.payload" in values:
+        payload = values[f"{where}.payload"]
+        return {
+            **base,
+            "sub_type": "quick_reply",
+            "parameters": [{"type": "payload", "payload": payload}],
+        }
+    return None
+
+
+def _authentication_components(
+    components: Sequence[Mapping[str, Any]], code: str
+) -> list[dict[str, Any]]:
+    """WhatsApp's authentication send: the code in the body and again on the OTP button."""
+    result: list[dict[str, Any]] = [
+        {"type": "body", "parameters": [{"type": "text", "text": code}]}
+    ]
+    buttons = _component(components, "BUTTONS")
+    for index, button in enumerate((buttons or {}).get("buttons") or ()):
+        if isinstance(button, Mapping) and _upper(button.get("type")) == "OTP":
+            result.append(
+                {
+                    "type": "button",
+                    "sub_type": "url",
+                    "index": str(index),
+                    "parameters": [{"type": "text", "text": code}],
+                }
+            )
+    return result
