@@ -25,7 +25,18 @@ from waconnect.web.errors import ApiError
 log = logging.getLogger("waconnect.dashboard")
 
 # Paths served as pages. Later pages (templates, profiles, ...) add their first segment here.
-DASHBOARD_PATHS = ["/login", "/logout", "/connect", "/messages", "/settings"]
+DASHBOARD_PATHS = [
+    "/login",
+    "/logout",
+    "/connect",
+    "/templates",
+    "/profiles",
+    "/segments",
+    "/campaigns",
+    "/journeys",
+    "/messages",
+    "/settings",
+]
 _MACHINE_PATHS = ("/api/", "/callbacks/", "/_test/", "/static/", "/openapi.json", "/healthz")
 
 Handler = Callable[[Request, Exception], Awaitable[Response]]

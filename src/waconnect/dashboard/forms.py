@@ -20,18 +20,18 @@ from waconnect.workspaces.schemas import WorkspaceSettings
 Errors = dict[str, str]
 
 
-def _text(form: FormData, name: str, default: str = "") -> str:
+def text(form: FormData, name: str, default: str = "") -> str:
     value = form.get(name)
     return value.strip() if isinstance(value, str) else default
 
 
-def _raw(form: FormData, name: str) -> str:
+def raw(form: FormData, name: str) -> str:
     """Like ``_text`` but unstripped: passwords and header values are taken as typed."""
     value = form.get(name)
     return value if isinstance(value, str) else ""
 
 
-def _checked(form: FormData, name: str) -> bool:
+def checked(form: FormData, name: str) -> bool:
     return form.get(name) in ("on", "true", "1", "yes")
 
 
@@ -100,23 +100,23 @@ class ProviderForm:
         values = [v if isinstance(v, str) else "" for v in form.getlist("headers.value")]
         rows = [(n.strip(), v) for n, v in zip(names, values, strict=False) if n.strip() or v]
         return cls(
-            nickname=_text(form, "nickname"),
-            kind=_text(form, "kind", "generic"),
-            mobile_number=_text(form, "mobile_number"),
-            request_type=_text(form, "request_type", "POST"),
-            endpoint_url=_text(form, "endpoint_url"),
-            auth_type=_text(form, "auth.type", "none"),
-            auth_username=_text(form, "auth.username"),
-            auth_password=_raw(form, "auth.password"),
+            nickname=text(form, "nickname"),
+            kind=text(form, "kind", "generic"),
+            mobile_number=text(form, "mobile_number"),
+            request_type=text(form, "request_type", "POST"),
+            endpoint_url=text(form, "endpoint_url"),
+            auth_type=text(form, "auth.type", "none"),
+            auth_username=text(form, "auth.username"),
+            auth_password=raw(form, "auth.password"),
             headers=rows,
-            callback_header_enabled=_checked(form, "callback_header.enabled"),
-            callback_header_name=_text(form, "callback_header.name"),
-            callback_header_value=_raw(form, "callback_header.value"),
-            is_default=_checked(form, "is_default"),
-            auto_reply_enabled=_checked(form, "auto_reply.enabled"),
-            auto_reply_text=_text(form, "auto_reply.text"),
-            max_concurrency=_text(form, "max_concurrency"),
-            batch_size=_text(form, "options.batch_size", "100"),
+            callback_header_enabled=checked(form, "callback_header.enabled"),
+            callback_header_name=text(form, "callback_header.name"),
+            callback_header_value=raw(form, "callback_header.value"),
+            is_default=checked(form, "is_default"),
+            auto_reply_enabled=checked(form, "auto_reply.enabled"),
+            auto_reply_text=text(form, "auto_reply.text"),
+            max_concurrency=text(form, "max_concurrency"),
+            batch_size=text(form, "options.batch_size", "100"),
         )
 
     @classmethod
@@ -240,20 +240,20 @@ class SettingsForm:
     @classmethod
     def from_request(cls, form: FormData) -> SettingsForm:
         return cls(
-            default_country=_text(form, "default_country"),
-            timezone=_text(form, "timezone"),
-            dnd_enabled=_checked(form, "dnd.enabled"),
-            dnd_start=_text(form, "dnd.start"),
-            dnd_end=_text(form, "dnd.end"),
-            cap_enabled=_checked(form, "frequency_cap.enabled"),
-            cap_messages=_text(form, "frequency_cap.messages"),
-            cap_hours=_text(form, "frequency_cap.hours"),
-            opt_out_keywords=_text(form, "opt_out_keywords"),
-            opt_in_keywords=_text(form, "opt_in_keywords"),
-            new_contact_subscription=_text(form, "new_contact_subscription", "subscribed"),
-            in_doubt_policy=_text(form, "in_doubt_policy", "hold"),
-            in_doubt_wait_minutes=_text(form, "in_doubt_wait_minutes"),
-            message_expiry_hours=_text(form, "message_expiry_hours"),
+            default_country=text(form, "default_country"),
+            timezone=text(form, "timezone"),
+            dnd_enabled=checked(form, "dnd.enabled"),
+            dnd_start=text(form, "dnd.start"),
+            dnd_end=text(form, "dnd.end"),
+            cap_enabled=checked(form, "frequency_cap.enabled"),
+            cap_messages=text(form, "frequency_cap.messages"),
+            cap_hours=text(form, "frequency_cap.hours"),
+            opt_out_keywords=text(form, "opt_out_keywords"),
+            opt_in_keywords=text(form, "opt_in_keywords"),
+            new_contact_subscription=text(form, "new_contact_subscription", "subscribed"),
+            in_doubt_policy=text(form, "in_doubt_policy", "hold"),
+            in_doubt_wait_minutes=text(form, "in_doubt_wait_minutes"),
+            message_expiry_hours=text(form, "message_expiry_hours"),
         )
 
     def payload(self) -> dict[str, Any]:
@@ -313,6 +313,21 @@ FIELD_LABELS = {
     "provider_id": "Provider",
     "to": "Phone",
     "cursor": "Page",
+    "name": "Name",
+    "language": "Language",
+    "category": "Category",
+    "parameter_format": "Variables",
+    "definition": "Template JSON",
+    "header.format": "Header type",
+    "header.text": "Header text",
+    "header.example": "Header sample",
+    "body.text": "Body text",
+    "body.example": "Sample values",
+    "footer.text": "Footer text",
+    "buttons": "Buttons",
+    "lto.text": "Offer title",
+    "carousel": "Carousel cards",
+    "numbers": "Phone numbers",
 }
 
 

@@ -22,6 +22,7 @@ TEMPLATES = Path(__file__).parent.parent / "web" / "templates"
 NAV: list[tuple[str, str]] = [
     ("/", "Home"),
     ("/connect", "WhatsApp Connect"),
+    ("/templates", "Templates"),
     ("/messages", "Messages"),
     ("/settings", "Settings"),
 ]

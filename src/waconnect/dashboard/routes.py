@@ -10,13 +10,22 @@ from waconnect.dashboard import (
     login_pages,
     messages_pages,
     settings_pages,
+    templates_pages,
 )
 from waconnect.dashboard.errors import install_html_errors
 
 
 def dashboard_router() -> APIRouter:
     router = APIRouter(include_in_schema=False)
-    for pages in (login_pages, home_page, connect_pages, messages_pages, settings_pages):
+    every = (
+        login_pages,
+        home_page,
+        connect_pages,
+        templates_pages,
+        messages_pages,
+        settings_pages,
+    )
+    for pages in every:
         router.include_router(pages.router)
     return router
 

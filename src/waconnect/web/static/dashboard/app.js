@@ -37,13 +37,14 @@
     var row = template.content.firstElementChild.cloneNode(true);
     rowCount += 1;
     row.querySelectorAll(".field").forEach(function (field) {
-      var input = field.querySelector("input");
+      var input = field.querySelector("input, select, textarea");
       var label = field.querySelector("label");
       input.id = "f-row-" + rowCount + "-" + input.name.replace(".", "-");
       label.htmlFor = input.id;
     });
     container.appendChild(row);
-    row.querySelector("input").focus();
+    row.querySelector("input, select").focus();
+    if (window.htmx) window.htmx.process(row);
   }
 
   function removeRow(button) {
@@ -56,7 +57,10 @@
       return;
     }
     var next = row.nextElementSibling || row.previousElementSibling;
+    var form = row.closest("form");
     row.remove();
+    // The live preview follows the form: a removed row is a change too.
+    if (form) form.dispatchEvent(new Event("change", { bubbles: true }));
     if (next) next.querySelector("input").focus();
   }
 
@@ -67,7 +71,8 @@
       var inputs = form.querySelectorAll('[name="' + rule[0] + '"]');
       var on = false;
       inputs.forEach(function (input) {
-        if (input.checked && (rule.length === 1 || input.value === rule[1])) on = true;
+        if (input.tagName === "SELECT") { if (input.value === rule[1]) on = true; }
+        else if (input.checked && (rule.length === 1 || input.value === rule[1])) on = true;
       });
       block.hidden = !on;
     });
@@ -77,6 +82,11 @@
     var button = event.target.closest("button");
     if (!button) return;
     if (button.dataset.copy) copyFrom(button);
+    else if (button.dataset.openDialog) {
+      var dialog = document.getElementById(button.dataset.openDialog);
+      if (dialog && dialog.showModal) { dialog.showModal(); var first = dialog.querySelector("textarea, input:not([type=hidden]), select"); if (first) first.focus(); }
+    }
+    else if ("closeDialog" in button.dataset) { var open = button.closest("dialog"); if (open) open.close(); }
     else if (button.dataset.addRow) addRow(button);
     else if ("removeRow" in button.dataset) removeRow(button);
   });

@@ -1,0 +1,168 @@
+"""Templates in the dashboard, in-process on both databases: the list per provider, the editor
+with its live preview and inline rule errors, editing, import, and refusals."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.dashboard.helpers import assert_page, field_errors, form_body, signed_in
+from tests.foundation.helpers import create_provider
+from waconnect.runtime import Runtime
+from waconnect.testing.stack import DEMO_TEMPLATE
+
+ADMIN = "admin@example.com"
+
+
+def _template_form(csrf: str, provider_id: int, **fields: str) -> dict[str, object]:
+    body: dict[str, object] = form_body(
+        csrf_token=csrf,
+        provider_id=str(provider_id),
+        mode="form",
+        name="diwali_offer",
+        language="en",
+        category="MARKETING",
+        status="APPROVED",
+        parameter_format="positional",
+        header__format="IMAGE",
+        header__example="https://cdn.example.com/diwali.jpg",
+        body__text="Hi {{1}}, your code {{2}} gives 20% off.",
+        body__example="Asha\nDIWALI20",
+        footer__text="Reply STOP to opt out",
+    )
+    body["buttons.type"] = ["URL", "QUICK_REPLY"]
+    body["buttons.text"] = ["Shop now", "Not interested"]
+    body["buttons.value"] = ["https://shop.example.com/d/{{1}}", ""]
+    body["buttons.example"] = ["summer", ""]
+    body.update(form_body(**fields))
+    return body
+
+
+async def test_create_a_template_with_its_preview_and_rule_errors_inline(
+    client: httpx.AsyncClient, runtime: Runtime, auth: dict[str, str]
+) -> None:
+    csrf = await signed_in(client, runtime, ADMIN)
+    provider = await create_provider(client, auth, nickname="Main line")
+    empty = await client.get("/templates")
+    assert_page(empty, 200, "Main line", "No templates on this provider")
+
+    # The live preview draws the bubble with the sample values, and lists the rules broken.
+    live = await client.post(
+        "/templates/preview",
+        data=_template_form(csrf, provider["id"], body__text="{{1}} starts the text"),
+        headers={"HX-Request": "true", "X-CSRF-Token": csrf},
+    )
+    text = assert_page(live, 200, "wa-bubble", "Image", "Asha starts the text")
+    assert "starts with a variable" in text and "Shop now" in text
+
+    bad = await client.post(
+        "/templates/new",
+        data=_template_form(
+            csrf, provider["id"], name="Bad Name", body__text="x" * 1030 + " {{1}}, {{2}}."
+        ),
+    )
+    assert_page(bad, 422, "things need fixing")
+    errors = field_errors(bad)
+    assert "lowercase" in errors["f-name"]
+    assert "1044 characters, the limit is 1024" in errors["f-body-text"]
+
+    made = await client.post("/templates/new", data=_template_form(csrf, provider["id"]))
+    assert made.status_code == 303, made.text
+    template_page = await client.get(made.headers["location"])
+    assert_page(
+        template_page,
+        200,
+        "diwali_offer",
+        "The template was saved.",
+        "Hi Asha, your code DIWALI20 gives 20% off.",
+        "Reply STOP to opt out",
+        "Send test",
+        "body.1",
+    )
+    listed = await client.get(f"/templates?provider_id={provider['id']}")
+    assert_page(listed, 200, "diwali_offer", "approved", "Marketing")
+
+    # Editing shows the stored template in the fields, and saves a change.
+    template_id = int(made.headers["location"].split("/")[2].split("?")[0])
+    edit = await client.get(f"/templates/{template_id}/edit")
+    assert_page(edit, 200, 'value="diwali_offer"', "DIWALI20", "https://shop.example.com/d/{{1}}")
+    saved = await client.post(
+        f"/templates/{template_id}/edit",
+        data=_template_form(csrf, provider["id"], footer__text="Offer ends Sunday"),
+    )
+    assert saved.status_code == 303, saved.text
+    assert "Offer ends Sunday" in (await client.get(f"/templates/{template_id}")).text
+
+
+async def test_json_mode_carousel_and_offer_previews(
+    client: httpx.AsyncClient, runtime: Runtime, auth: dict[str, str]
+) -> None:
+    csrf = await signed_in(client, runtime, ADMIN)
+    provider = await create_provider(client, auth)
+    offer = _template_form(
+        csrf,
+        provider["id"],
+        lto__enabled="on",
+        lto__text="Diwali deal",
+        lto__has_expiration="on",
+        footer__text="",
+    )
+    offer["buttons.type"] = ["COPY_CODE", "URL"]
+    offer["buttons.text"] = ["", "Shop"]
+    offer["buttons.value"] = ["DIWALI20", "https://shop.example.com/d"]
+    offer["buttons.example"] = ["", ""]
+    live = await client.post("/templates/preview", data=offer, headers={"X-CSRF-Token": csrf})
+    assert_page(live, 200, "Diwali deal", "Ends in", "Copy offer code", "Meets WhatsApp")
+
+    card = {
+        "components": [
+            {"type": "HEADER", "format": "IMAGE", "example": {"header_handle": ["h"]}},
+            {"type": "BODY", "text": "Card text"},
+            {"type": "BUTTONS", "buttons": [{"type": "QUICK_REPLY", "text": "Buy"}]},
+        ]
+    }
+    import orjson
+
+    carousel = {
+        "components": [
+            {"type": "BODY", "text": "Our picks"},
+            {"type": "CAROUSEL", "cards": [card, card]},
+        ]
+    }
+    json_mode = form_body(
+        csrf_token=csrf,
+        provider_id=str(provider["id"]),
+        mode="json",
+        name="picks",
+        language="en",
+        category="MARKETING",
+        status="APPROVED",
+        definition=orjson.dumps(carousel).decode(),
+    )
+    live = await client.post("/templates/preview", data=json_mode, headers={"X-CSRF-Token": csrf})
+    text = assert_page(live, 200, "Our picks", "wa-card", "Card text", "Buy")
+    assert text.count('class="wa-card"') == 2
+    broken = await client.post(
+        "/templates/new", data={**json_mode, "definition": '{"components": ['}
+    )
+    assert "not valid JSON" in field_errors(broken)["f-definition"]
+    made = await client.post("/templates/new", data=json_mode)
+    assert made.status_code == 303, made.text
+    edit = await client.get(made.headers["location"].split("?")[0] + "/edit")
+    assert_page(edit, 200, "Card text")
+
+
+async def test_another_workspaces_template_is_not_found(
+    client: httpx.AsyncClient, runtime: Runtime, auth: dict[str, str]
+) -> None:
+    provider = await create_provider(client, auth)
+    made = await client.post(
+        f"/api/v1/providers/{provider['id']}/templates", json=DEMO_TEMPLATE, headers=auth
+    )
+    assert made.status_code == 201, made.text
+    from tests.dashboard.helpers import add_user, log_in
+
+    await add_user(runtime, "other@example.com", workspace="other")
+    assert (await log_in(client, "other@example.com")).status_code == 303
+    for url in (f"/templates/{made.json()['id']}", f"/templates/{made.json()['id']}/edit"):
+        assert_page(await client.get(url), 404, "not found", "another workspace")
+    assert "order_update" not in (await client.get("/templates")).text
