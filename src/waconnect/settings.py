@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     poll_seconds: float = 0.2
     sweep_seconds: float = 1.0
     max_transient_failures: int = 5
+    # Campaigns: audience members read per transaction, how often the loop looks for work,
+    # and how many consecutive provider failures auto-pause a campaign (0: never).
+    campaign_chunk_size: int = Field(default=1000, ge=10, le=10_000)
+    campaign_poll_seconds: float = 0.5
+    campaign_auto_pause_failures: int = Field(default=50, ge=0)
     # Dashboard logins last this long (absolute, from login), counted on the business clock.
     session_max_age_seconds: int = Field(default=12 * 3600, ge=60)
     log_level: str = "info"

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import IO
 
+from waconnect.campaigns.runner import start_campaign_loop
 from waconnect.messaging.dispatcher import Dispatcher, TransportFactory
 from waconnect.runtime import Runtime
 
@@ -58,8 +59,11 @@ async def start_worker(
     dispatcher = Dispatcher(runtime, transport_factory=transport_factory)
     await dispatcher.start()
     runtime.extras["dispatcher"] = dispatcher
+    campaigns = await start_campaign_loop(runtime)
 
     async def stop() -> None:
+        await campaigns.stop()
+        runtime.extras.pop("campaigns", None)
         await dispatcher.stop()
         runtime.extras.pop("dispatcher", None)
         if lock is not None:

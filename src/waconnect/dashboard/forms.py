@@ -328,6 +328,15 @@ FIELD_LABELS = {
     "lto.text": "Offer title",
     "carousel": "Carousel cards",
     "numbers": "Phone numbers",
+    "phone": "Phone",
+    "identity": "Identity",
+    "attribute": "Attribute",
+    "value": "Value",
+    "file": "CSV file",
+    "map": "Column mapping",
+    "match": "Profiles match",
+    "from": "Sender",
+    "type": "Type",
 }
 
 

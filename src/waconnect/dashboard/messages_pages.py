@@ -12,6 +12,7 @@ from waconnect.dashboard.auth import Dashboard, DashboardDep
 from waconnect.dashboard.forms import Errors, errors_of
 from waconnect.dashboard.render import page
 from waconnect.messaging import service
+from waconnect.messaging.inbound import InboundPage, list_inbound
 from waconnect.messaging.schemas import MessageDetail, MessagePage
 from waconnect.messaging.states import Status
 from waconnect.providers.service import get_provider, list_providers
@@ -96,6 +97,68 @@ async def _detail(context: Dashboard, session: SessionDep, message_id: int) -> d
         "template": template,
         "live": detail.status in _LIVE,
     }
+
+
+INBOUND_TYPES = [
+    "text",
+    "button",
+    "interactive",
+    "image",
+    "video",
+    "audio",
+    "document",
+    "location",
+    "reaction",
+    "unknown",
+]
+
+
+@router.get("/inbound")
+async def inbound_list(request: Request, context: DashboardDep, session: SessionDep) -> Response:
+    """Replies: who wrote, what, the message it answers, and what waconnect did about it."""
+    configs = await list_providers(session, context.workspace_id)
+    providers = {config.id: config.nickname for config in configs}
+    given = {
+        name: request.query_params.get(name, "").strip() for name in ("provider_id", "from", "type")
+    }
+    errors: Errors = {}
+    provider = given["provider_id"]
+    if provider and not (provider.isdigit() and int(provider) in providers):
+        errors["provider_id"] = "choose one of this workspace's providers"
+    if given["type"] and given["type"] not in INBOUND_TYPES:
+        errors["type"] = f"{given['type']!r} is not a message type"
+    cursor = request.query_params.get("cursor") or None
+    result = InboundPage(items=[], next_cursor=None)
+    if not errors:
+        try:
+            result = await list_inbound(
+                session,
+                context.workspace_id,
+                int(provider) if provider else None,
+                given["from"] or None,
+                given["type"] or None,
+                cursor,
+                PAGE_SIZE,
+            )
+        except ApiError as exc:
+            errors = errors_of(exc)
+    query = {name: value for name, value in given.items() if value}
+    values: dict[str, Any] = {
+        "replies": result.items,
+        "providers": providers,
+        "provider_options": [("", "Any provider")]
+        + [(str(pid), name) for pid, name in providers.items()],
+        "type_options": [("", "Any type")] + [(t, t) for t in INBOUND_TYPES],
+        "filters": given,
+        "errors": errors,
+        "older_url": "/messages/inbound?" + urlencode({**query, "cursor": result.next_cursor})
+        if result.next_cursor
+        else None,
+        "newest_url": "/messages/inbound" + (f"?{urlencode(query)}" if query else "")
+        if cursor
+        else None,
+    }
+    return page(request, "messages/inbound.html", values, status=422 if errors else 200)
 
 
 @router.get("/{message_id}")

@@ -23,6 +23,8 @@ NAV: list[tuple[str, str]] = [
     ("/", "Home"),
     ("/connect", "WhatsApp Connect"),
     ("/templates", "Templates"),
+    ("/profiles", "Profiles"),
+    ("/segments", "Segments"),
     ("/messages", "Messages"),
     ("/settings", "Settings"),
 ]

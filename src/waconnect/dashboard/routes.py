@@ -9,6 +9,8 @@ from waconnect.dashboard import (
     home_page,
     login_pages,
     messages_pages,
+    profiles_pages,
+    segments_pages,
     settings_pages,
     templates_pages,
 )
@@ -22,6 +24,8 @@ def dashboard_router() -> APIRouter:
         home_page,
         connect_pages,
         templates_pages,
+        profiles_pages,
+        segments_pages,
         messages_pages,
         settings_pages,
     )

@@ -1,5 +1,6 @@
 """Imports every capability's models so that ``Base.metadata`` knows all tables (Alembic, tests)."""
 
+from waconnect.campaigns import models as _campaigns  # noqa: F401
 from waconnect.dashboard import models as _dashboard  # noqa: F401
 from waconnect.db.base import Base
 from waconnect.messaging import models as _messaging  # noqa: F401

@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
 from waconnect import __version__
+from waconnect.campaigns.routes import router as campaigns_router
 from waconnect.dashboard.routes import install_dashboard
 from waconnect.db.migrate import upgrade_async
 from waconnect.messaging.callbacks import router as callbacks_router
@@ -46,6 +47,7 @@ def api_router() -> APIRouter:
     router.include_router(messages_router)
     router.include_router(inbound_router)
     router.include_router(profiles_router)
+    router.include_router(campaigns_router)
     return router
 
 
