@@ -1,0 +1,375 @@
+"""The campaign loop, run by the worker beside the dispatcher.
+
+Each turn it starts scheduled campaigns whose time came, moves every running campaign one
+chunk further (audience -> recipients + outbox rows, one transaction with the cursor), completes
+campaigns with nothing left queued, auto-pauses a campaign after too many consecutive provider
+failures, and finishes cancelling rows that were in flight when their campaign was cancelled.
+
+Durability: a chunk's recipients, their messages and the advanced cursor commit together, and a
+recipient is unique by (campaign, position); a crash loses at most an uncommitted chunk, which
+the next turn redoes from the persisted cursor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from waconnect.campaigns.models import Campaign, CampaignRecipient
+from waconnect.campaigns.planner import (
+    AudienceReader,
+    Decider,
+    Decision,
+    decide_chunk,
+    load_variants,
+    phones_reached,
+)
+from waconnect.campaigns.service import cancel_rows, hold_rows
+from waconnect.messaging import pacing
+from waconnect.messaging.models import Message
+from waconnect.messaging.service import PRIORITY_BULK, NewMessage, enqueue, wake_dispatcher
+from waconnect.messaging.states import Status
+from waconnect.runtime import Runtime, follow_test_clock
+from waconnect.workspaces.schemas import DndWindow, WorkspaceSettings
+from waconnect.workspaces.service import get_workspace, settings_of
+
+log = logging.getLogger("waconnect.campaigns")
+
+SENT_OR_BEYOND = (Status.SENT, Status.DELIVERED, Status.READ)
+
+
+class CampaignRunner:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        settings = runtime.settings
+        self.chunk = settings.campaign_chunk_size
+        self.poll_every = settings.campaign_poll_seconds
+        self.failure_limit = settings.campaign_auto_pause_failures
+        self._stop = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._checked: dict[tuple[str, int], float] = {}
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="campaigns")
+
+    async def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _loop(self) -> None:
+        while not self._stop.is_set():
+            follow_test_clock(self.runtime)
+            busy = False
+            try:
+                busy = await self.turn()
+            except Exception:
+                log.exception("campaign turn failed")
+            if not busy:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll_every)
+            else:
+                await asyncio.sleep(0)  # let the dispatcher and the API have the loop
+
+    def _due(self, what: str, campaign_id: int, every: float) -> bool:
+        now = time.monotonic()
+        if now - self._checked.get((what, campaign_id), 0.0) < every:
+            return False
+        self._checked[(what, campaign_id)] = now
+        return True
+
+    async def turn(self) -> bool:
+        """One pass over every active campaign; True when a chunk was written."""
+        await self._start_scheduled()
+        async with self.runtime.sessions() as session:
+            running = (
+                await session.execute(
+                    select(Campaign.id, Campaign.audience_done).where(Campaign.status == "running")
+                )
+            ).all()
+            cancelled = list(
+                await session.scalars(
+                    select(Campaign.id).where(
+                        Campaign.status == "cancelled", Campaign.settled.is_(False)
+                    )
+                )
+            )
+        busy = False
+        for campaign_id, audience_done in running:
+            if not audience_done:
+                busy = await self.run_chunk(campaign_id) or busy
+            elif self._due("complete", campaign_id, 0.3):
+                await self._complete_if_done(campaign_id)
+            if self.failure_limit and self._due("failures", campaign_id, 0.5):
+                await self._pause_on_failures(campaign_id)
+        for campaign_id in cancelled:
+            if self._due("cancel", campaign_id, 0.5):
+                await self._settle_cancelled(campaign_id)
+        return busy
+
+    async def _start_scheduled(self) -> None:
+        now = self.runtime.clock.now()
+        async with self.runtime.sessions() as session:
+            due = await session.scalar(
+                select(Campaign.id)
+                .where(Campaign.status == "scheduled", Campaign.start_at <= now)
+                .limit(1)
+            )
+        if due is None:
+            return
+        async with self.runtime.writer() as session:
+            await session.execute(
+                update(Campaign)
+                .where(Campaign.status == "scheduled", Campaign.start_at <= now)
+                .values(status="running", started_at=now, failures_from=now, updated_at=now)
+            )
+            await session.commit()
+
+    # --- one chunk --------------------------------------------------------------------------
+
+    async def run_chunk(self, campaign_id: int) -> bool:
+        async with self.runtime.writer() as session:
+            now = self.runtime.clock.now()
+            # Write first: this takes SQLite's write lock / PostgreSQL's row lock, so a pause or
+            # cancel committed before it is seen, and one after it holds this chunk's rows.
+            claimed = await session.execute(
+                update(Campaign)
+                .where(
+                    Campaign.id == campaign_id,
+                    Campaign.status == "running",
+                    Campaign.audience_done.is_(False),
+                )
+                .values(updated_at=now)
+            )
+            if not claimed.rowcount:  # type: ignore[attr-defined]
+                await session.rollback()
+                return False
+            campaign = await session.get(Campaign, campaign_id, populate_existing=True)
+            assert campaign is not None
+            try:
+                written = await self._chunk(session, campaign, now)
+            except LookupError as exc:
+                await hold_rows(session, campaign, f"auto-paused: {exc}", now)
+                written = 0
+            await session.commit()
+        if written:
+            wake_dispatcher(self.runtime)
+        return True
+
+    async def _chunk(self, session: AsyncSession, campaign: Campaign, now: datetime) -> int:
+        if campaign.target_cap is not None and campaign.messages_queued >= campaign.target_cap:
+            campaign.audience_done = True
+            return 0
+        settings = settings_of(await get_workspace(session, campaign.workspace_id))
+        variants = await load_variants(session, campaign)
+        reader = AudienceReader(session, campaign, settings)
+        members, last = await reader.next_chunk(campaign.cursor, self.chunk, now)
+        if last is None:
+            campaign.audience_done = True
+            return 0
+        already = await phones_reached(session, campaign.id, [m.phone for m in members if m.phone])
+        decisions = await decide_chunk(
+            session, Decider(campaign, variants, settings), members, already, now
+        )
+        if campaign.target_cap is not None:
+            room = campaign.target_cap - campaign.messages_queued
+            decisions, capped_at = _within_cap(decisions, room)
+            if capped_at is not None:
+                last = capped_at
+                campaign.audience_done = True
+        sending = [d for d in decisions if d.kind == "message"]
+        templates = {v.number: v.template_id for v in variants}
+        rows = self._messages(campaign, settings, sending, templates, now)
+        ids = await enqueue(session, self.runtime, campaign.workspace_id, rows)
+        if decisions:
+            await self._record(session, campaign, decisions, iter(ids), now)
+        campaign.cursor = last
+        campaign.recipients_seen += len(decisions)
+        campaign.messages_queued += len(rows)
+        return len(rows)
+
+    async def _record(
+        self,
+        session: AsyncSession,
+        campaign: Campaign,
+        decisions: Sequence[Decision],
+        message_ids: Iterator[int],
+        now: datetime,
+    ) -> None:
+        await session.execute(
+            CampaignRecipient.__table__.insert(),
+            [
+                {
+                    "campaign_id": campaign.id,
+                    "position": d.member.position,
+                    "profile_id": d.member.profile_id,
+                    "phone": d.member.phone,
+                    "kind": d.kind,
+                    "variant": d.variant,
+                    "skip_reason": d.reason,
+                    "skip_detail": d.detail[:500] if d.detail else None,
+                    "message_id": next(message_ids) if d.kind == "message" else None,
+                    "created_at": now,
+                    "converted_at": None,
+                }
+                for d in decisions
+            ],
+        )
+
+    def _messages(
+        self,
+        campaign: Campaign,
+        settings: WorkspaceSettings,
+        sending: Sequence[Decision],
+        templates: dict[int, int],
+        now: datetime,
+    ) -> list[NewMessage]:
+        spec = campaign.spec
+        dnd: DndWindow | None = None
+        if not spec.get("ignore_dnd"):
+            dnd = DndWindow(**spec["dnd"]) if spec.get("dnd") else settings.dnd
+        rate = campaign.throttle_per_second
+        base = max(now, campaign.next_slot_at or now)
+        expiry = timedelta(hours=settings.message_expiry_hours)
+        custom_props = spec.get("custom_props") or None
+        rows = []
+        for k, decision in enumerate(sending):
+            due = base + timedelta(seconds=k / rate) if rate else now
+            if dnd is not None:
+                tz = pacing.zone(decision.member.timezone, settings.timezone)
+                due = pacing.next_allowed(due, dnd, tz)
+            content: dict[str, Any] = {"components": decision.components or []}
+            if custom_props:
+                content["custom_props"] = custom_props
+            rows.append(
+                NewMessage(
+                    provider_id=campaign.provider_id,
+                    to_phone=decision.member.phone or "",
+                    kind="template",
+                    content=content,
+                    template_id=templates[decision.variant or 0],
+                    source="campaign",
+                    priority=PRIORITY_BULK,
+                    campaign_id=campaign.id,
+                    next_attempt_at=due if due > now else None,
+                    expires_at=campaign.cutoff_at or due + expiry,
+                )
+            )
+        if rate:
+            campaign.next_slot_at = base + timedelta(seconds=len(sending) / rate)
+        return rows
+
+    # --- completion, failures, cancellation -----------------------------------------------
+
+    async def _complete_if_done(self, campaign_id: int) -> None:
+        async with self.runtime.sessions() as session:
+            waiting = await session.scalar(
+                select(Message.id)
+                .where(Message.campaign_id == campaign_id, Message.status == Status.QUEUED)
+                .limit(1)
+            )
+        if waiting is not None:
+            return
+        now = self.runtime.clock.now()
+        async with self.runtime.writer() as session:
+            await session.execute(
+                update(Campaign)
+                .where(
+                    Campaign.id == campaign_id,
+                    Campaign.status == "running",
+                    Campaign.audience_done.is_(True),
+                )
+                .values(status="completed", finished_at=now, updated_at=now)
+            )
+            await session.commit()
+        log.info("campaign %s completed", campaign_id)
+
+    async def _pause_on_failures(self, campaign_id: int) -> None:
+        limit = self.failure_limit
+        async with self.runtime.sessions() as session:
+            campaign = await session.get(Campaign, campaign_id)
+            if campaign is None or campaign.status != "running":
+                return
+            since = campaign.failures_from or campaign.created_at
+            failures = (
+                await session.execute(
+                    select(Message.failed_at, Message.error_code, Message.error_title)
+                    .where(
+                        Message.workspace_id == campaign.workspace_id,
+                        Message.status == Status.FAILED,
+                        Message.campaign_id == campaign_id,
+                        Message.failed_at >= since,
+                    )
+                    .order_by(Message.failed_at.desc())
+                    .limit(limit)
+                )
+            ).all()
+            if len(failures) < limit:
+                return
+            oldest = failures[-1][0]
+            success = await session.scalar(
+                select(Message.id)
+                .where(
+                    Message.campaign_id == campaign_id,
+                    Message.status.in_(SENT_OR_BEYOND),
+                    Message.sent_at >= oldest,
+                )
+                .limit(1)
+            )
+        if success is not None:
+            return
+        _at, code, title = failures[0]
+        reason = (
+            f"auto-paused after {limit} consecutive provider failures "
+            f"(last: {code}{' ' + title if title else ''}); fix the cause, then resume"
+        )
+        async with self.runtime.writer() as session:
+            campaign = await session.get(Campaign, campaign_id)
+            if campaign is not None and campaign.status == "running":
+                await hold_rows(session, campaign, reason, self.runtime.clock.now())
+                await session.commit()
+                log.warning("campaign %s %s", campaign_id, reason)
+
+    async def _settle_cancelled(self, campaign_id: int) -> None:
+        now = self.runtime.clock.now()
+        async with self.runtime.writer() as session:
+            leased = await cancel_rows(session, campaign_id, now)
+            if not leased:
+                await session.execute(
+                    update(Campaign).where(Campaign.id == campaign_id).values(settled=True)
+                )
+            await session.commit()
+
+
+def _within_cap(decisions: list[Decision], room: int) -> tuple[list[Decision], int | None]:
+    """Decisions up to the one that fills the target cap; the position to stop at, if reached."""
+    taken = 0
+    for index, decision in enumerate(decisions):
+        if decision.kind == "message":
+            taken += 1
+            if taken == room:
+                return decisions[: index + 1], decision.member.position
+    return decisions, None
+
+
+async def start_campaign_loop(runtime: Runtime) -> CampaignRunner:
+    runner = CampaignRunner(runtime)
+    await runner.start()
+    runtime.extras["campaigns"] = runner
+    return runner
