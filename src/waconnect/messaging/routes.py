@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from waconnect.messaging import service
+from waconnect.messaging import session as session_messages
 from waconnect.messaging.schemas import (
     BatchItem,
     BatchOut,
@@ -51,6 +52,22 @@ async def send_batch(
     ]
     accepted = sum(1 for item in items if item.error is None)
     return BatchOut(accepted=accepted, rejected=len(items) - accepted, results=items)
+
+
+@router.post("/messages/session", response_model=session_messages.SessionQueued, status_code=202)
+async def send_session_message(
+    body: session_messages.SessionIn,
+    principal: PrincipalDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+) -> session_messages.SessionQueued:
+    """A free-form message inside the 24-hour window the customer's last message opened:
+    text, image, video, document, audio; on msg91 also interactive reply buttons, lists and
+    location. Outside the window: 409 ``window_closed`` with ``closed_at``."""
+    queued = await session_messages.send_session(session, runtime, principal.workspace_id, body)
+    await session.commit()
+    service.wake_dispatcher(runtime)
+    return queued
 
 
 @router.get("/messages/counts", response_model=dict[str, int])

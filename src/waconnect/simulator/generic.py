@@ -99,7 +99,7 @@ def accept(sim: Simulator, body: dict[str, Any], msg_id: Any) -> None:
     if not isinstance(to, str) or not to:
         raise Rejected(INVALID_NUMBER, "to is required")
     phone = to[1:] if to[0] == "+" else to
-    if not is_phone(phone):
+    if not is_phone(phone) or phone in sim.options.invalid_numbers:
         raise Rejected(INVALID_NUMBER, "Invalid phone number")
     if len(msg_id) > 60:
         raise Rejected(OTHER, "msgId is longer than 60 characters")

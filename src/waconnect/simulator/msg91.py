@@ -148,7 +148,7 @@ def accept_bulk(sim: Simulator, body: dict[str, Any]) -> str:
             if isinstance(value.get("payload"), str)
         ]
         for phone in group["to"]:
-            valid = is_phone(phone)
+            valid = is_phone(phone) and phone not in sim.options.invalid_numbers
             sim.accept(
                 msg91=True,
                 key=request_id,
@@ -191,7 +191,7 @@ def accept_single(sim: Simulator, body: dict[str, Any]) -> str:
     phone = body.get("recipient_number") or payload.get("to")
     if not isinstance(phone, str) or not phone:
         raise Rejected(400, "recipient_number is required")
-    if not is_phone(phone):
+    if not is_phone(phone) or phone in sim.options.invalid_numbers:
         raise Rejected(400, "Invalid recipient number")
     name = language = ""
     quick_replies: list[tuple[str, str]] = []

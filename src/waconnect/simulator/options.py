@@ -102,6 +102,9 @@ class SimulatorOptions:
     basic_auth: tuple[str, str] | None = None
     catalogue: list[dict[str, Any]] = field(default_factory=list)
     known_templates: frozenset[str] | None = None
+    # Numbers that are not on WhatsApp: refused by the single and generic endpoints, failed
+    # (131026 / 1002) by report on the bulk endpoint, as MSG91 does.
+    invalid_numbers: frozenset[str] = frozenset()
     # Memory bound of the message log (oldest tenth dropped past it).
     max_logged_messages: int = 2_000_000
 
@@ -154,6 +157,11 @@ class SimulatorOptions:
             ):
                 raise ValueError("known_templates must be a list of template names or null")
             self.known_templates = frozenset(self.known_templates)
+        if isinstance(self.invalid_numbers, str) or not all(
+            isinstance(number, str) for number in self.invalid_numbers
+        ):
+            raise ValueError("invalid_numbers must be a list of numbers as strings")
+        self.invalid_numbers = frozenset(self.invalid_numbers)
         if not isinstance(self.numbers, dict):
             raise ValueError("numbers must map integrated numbers to callback targets")
         self.numbers = {
@@ -177,6 +185,7 @@ class SimulatorOptions:
         out["known_templates"] = (
             None if self.known_templates is None else sorted(self.known_templates)
         )
+        out["invalid_numbers"] = sorted(self.invalid_numbers)
         out["authkey"] = None if self.authkey is None else "***"
         out["basic_auth"] = None if self.basic_auth is None else [self.basic_auth[0], "***"]
         return out

@@ -57,6 +57,7 @@ __all__ = [
     "Personalizer",
     "Slot",
     "compile_mapping",
+    "example_mapping",
     "format_value",
     "mapping_error_response",
     "template_slots",
@@ -193,6 +194,93 @@ def _part_slots(components: Sequence[Mapping[str, Any]], prefix: str) -> list[Sl
                 Slot(f"{where}.payload", "payload", f"quick reply {index}'s payload", True)
             )
     return slots
+
+
+def example_mapping(definition: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Literal entries from the template's own sample values, for the keys that have one.
+
+    Test sends fill what a user leaves unmapped with these ("show me this template"); media
+    samples count only when they are links (an upload handle cannot be sent).
+    """
+    components = _components(definition)
+    found: dict[str, Any] = {}
+    if _is_authentication(definition):
+        body = _component(components, "BODY") or {}
+        found.update(_text_examples(body, "body", "body_text", named=False))
+        return {key: {"literal": value} for key, value in found.items() if key == "body.1"}
+    named = str(definition.get("parameter_format") or "").lower() == "named"
+    found.update(_part_examples(components, "", named))
+    carousel = _component(components, "CAROUSEL")
+    for k, card in enumerate((carousel or {}).get("cards") or ()):
+        if isinstance(card, Mapping):
+            parts = [c for c in card.get("components") or () if isinstance(c, Mapping)]
+            found.update(_part_examples(parts, f"cards.{k}.", named))
+    return {key: {"literal": value} for key, value in found.items()}
+
+
+def _part_examples(
+    components: Sequence[Mapping[str, Any]], prefix: str, named: bool
+) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    header = _component(components, "HEADER")
+    if header is not None:
+        fmt = _upper(header.get("format") or "TEXT")
+        if fmt == "TEXT":
+            found.update(_text_examples(header, f"{prefix}header", "header_text", named))
+        elif fmt in _MEDIA_FORMATS:
+            handles = (header.get("example") or {}).get("header_handle")
+            handle = handles[0] if isinstance(handles, list) and handles else handles
+            if isinstance(handle, str) and re.match(r"https?://\S+$", handle):
+                found[f"{prefix}header.media"] = handle
+    body = _component(components, "BODY")
+    if body is not None:
+        found.update(_text_examples(body, f"{prefix}body", "body_text", named))
+    buttons = _component(components, "BUTTONS")
+    for index, button in enumerate((buttons or {}).get("buttons") or ()):
+        if not isinstance(button, Mapping):
+            continue
+        example = button.get("example")
+        example = example[0] if isinstance(example, list) and example else example
+        if not isinstance(example, str | int) or not str(example).strip():
+            continue
+        kind = _upper(button.get("type"))
+        if kind == "COPY_CODE":
+            found[f"{prefix}buttons.{index}.1"] = str(example)
+        elif kind == "URL":
+            url = str(button.get("url") or "")
+            names = placeholders(url)
+            if names:
+                # WhatsApp's sample is the whole URL; the send takes only the variable part.
+                start = url.split("{{", 1)[0]
+                sample = str(example)
+                found[f"{prefix}buttons.{index}.{names[0]}"] = sample.removeprefix(start) or sample
+    return found
+
+
+def _text_examples(
+    component: Mapping[str, Any], where: str, key: str, named: bool
+) -> dict[str, Any]:
+    example = component.get("example")
+    if not isinstance(example, Mapping):
+        return {}
+    text = str(component.get("text") or "")
+    names = placeholders(text) or (["1"] if where.endswith("body") else [])
+    if named:
+        params = example.get(f"{key}_named_params") or ()
+        given = {
+            str(p.get("param_name")): p.get("example") for p in params if isinstance(p, Mapping)
+        }
+        return {f"{where}.{n}": given[n] for n in names if format_value(given.get(n))}
+    values = example.get(key)
+    if isinstance(values, list) and values and isinstance(values[0], list):
+        values = values[0]
+    if not isinstance(values, list):
+        return {}
+    found = {}
+    for name in names:
+        if name.isdigit() and 0 < int(name) <= len(values) and format_value(values[int(name) - 1]):
+            found[f"{where}.{name}"] = values[int(name) - 1]
+    return found
 
 
 # --- sources ------------------------------------------------------------------------------------

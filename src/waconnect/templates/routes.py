@@ -6,8 +6,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from waconnect.templates import importer, service
-from waconnect.templates.schemas import ImportReport, TemplateIn, TemplateOut, TemplatePatch
+from waconnect.templates import importer, sending, service
+from waconnect.templates.schemas import (
+    ImportReport,
+    TemplateIn,
+    TemplateOut,
+    TemplatePatch,
+    TestSendIn,
+    TestSendOut,
+)
 from waconnect.web.deps import ClockDep, PrincipalDep, RuntimeDep, SessionDep
 
 router = APIRouter(tags=["templates"])
@@ -77,3 +84,50 @@ async def delete_template(
 ) -> Response:
     await service.delete_template(session, principal.workspace_id, template_id, force)
     return Response(status_code=204)
+
+
+_TEST_SEND_DOC = """Send the template to up to 10 phones or profiles at the outbox's top priority
+and
+wait up to 5 s for the provider's answers: 200 with, per recipient, the message id, the exact
+request (secrets masked), the provider's HTTP status and body, and success or the failure
+reason; 202 with the same shape (``complete: false``) when some answers are still out —
+``GET /api/v1/messages/{id}`` then shows them and the later statuses."""
+
+
+@router.post(
+    "/templates/{template_id}/test",
+    response_model=TestSendOut,
+    responses={202: {"model": TestSendOut, "description": "some answers are still out"}},
+    description=_TEST_SEND_DOC,
+)
+async def test_send(
+    template_id: int,
+    body: TestSendIn,
+    principal: PrincipalDep,
+    runtime: RuntimeDep,
+    response: Response,
+) -> TestSendOut:
+    result = await sending.send_test(runtime, principal.workspace_id, template_id, body)
+    response.status_code = 200 if result.complete else 202
+    return result
+
+
+@router.post(
+    "/providers/{provider_id}/templates/{template_id}/test",
+    response_model=TestSendOut,
+    responses={202: {"model": TestSendOut, "description": "some answers are still out"}},
+    description="The test send of a template picked on a provider config. " + _TEST_SEND_DOC,
+)
+async def provider_test_send(
+    provider_id: int,
+    template_id: int,
+    body: TestSendIn,
+    principal: PrincipalDep,
+    runtime: RuntimeDep,
+    response: Response,
+) -> TestSendOut:
+    result = await sending.send_test(
+        runtime, principal.workspace_id, template_id, body, provider_id=provider_id
+    )
+    response.status_code = 200 if result.complete else 202
+    return result

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from waconnect.templates.validation import CATEGORIES, COMPONENT_TYPES, STATUSES
 
@@ -23,6 +23,9 @@ __all__ = [
     "TemplateIn",
     "TemplateOut",
     "TemplatePatch",
+    "TestRecipientOut",
+    "TestSendIn",
+    "TestSendOut",
 ]
 
 # Ours, not WhatsApp's: kept in columns beside the definition, never inside it.
@@ -113,3 +116,84 @@ class ImportReport(BaseModel):
     unchanged: int
     rejected: int
     results: list[ImportOutcome]
+
+
+# --- test sends ---------------------------------------------------------------------------------
+
+TEST_RECIPIENTS_MAX = 10
+
+
+class TestSendIn(BaseModel):
+    """Up to 10 phones and/or profile ids, and the personalization mapping."""
+
+    __test__ = False  # not a pytest class, whatever its name says
+
+    model_config = ConfigDict(extra="forbid")
+
+    to: list[str] = Field(default_factory=list, description="phone numbers, any common form")
+    profile_ids: list[int] = Field(default_factory=list)
+    mapping: dict[str, Any] = Field(
+        default_factory=dict,
+        description='variable key -> {"literal": ...} | {"attribute": name}, optional "default" '
+        "(keys: body.1, body.first_name, header.1, header.media, header.location, buttons.0.1, "
+        "lto.expiration, cards.0.body.1, cards.0.header.media...)",
+    )
+    fill_examples: bool = Field(
+        default=True, description="fill unmapped variables with the template's sample values"
+    )
+    custom_props: dict[str, str] | None = Field(
+        default=None, description="key-values carried as customProps on the generic contract"
+    )
+    wait_seconds: float = Field(
+        default=5.0, ge=0, le=5, description="how long to wait for the provider's answers"
+    )
+
+    @model_validator(mode="after")
+    def _some_recipients(self) -> TestSendIn:
+        count = len(self.to) + len(self.profile_ids)
+        if count == 0:
+            raise ValueError("give at least one phone number (to) or profile id (profile_ids)")
+        if count > TEST_RECIPIENTS_MAX:
+            raise ValueError(
+                f"{count} recipients; a test send goes to at most {TEST_RECIPIENTS_MAX}"
+            )
+        return self
+
+
+class TestRecipientOut(BaseModel):
+    """What happened for one recipient.
+
+    ``outcome``: ``accepted`` (the provider took it; later statuses on GET /messages/{id}),
+    ``failed``, ``retrying`` (throttled or a transient error: it will be retried),
+    ``in_doubt``, ``waiting`` (no answer within the wait), ``skipped`` (never sent, see
+    ``reason``: ``missing_variable:<key>``).
+    """
+
+    __test__ = False
+
+    to: str
+    profile_id: int | None = None
+    message_id: int | None = None
+    outcome: str = "queued"
+    ok: bool | None = None
+    reason: str | None = None
+    preview: str | None = None
+    message_status: str | None = None
+    attempt: int | None = None
+    request: dict[str, Any] | None = Field(
+        default=None, description="the exact request sent, secrets masked"
+    )
+    http_status: int | None = None
+    response: str | None = Field(default=None, description="the provider's answer, as sent")
+    error: dict[str, str] | None = None
+
+
+class TestSendOut(BaseModel):
+    __test__ = False
+
+    template_id: int
+    provider_id: int
+    provider_kind: str
+    complete: bool = Field(description="every recipient has the provider's answer (or was skipped)")
+    message_ids: list[int]
+    results: list[TestRecipientOut]
