@@ -3,11 +3,25 @@ with its live preview and inline rule errors, editing, import, and refusals."""
 
 from __future__ import annotations
 
-import httpx
+import html
+import re
 
-from tests.dashboard.helpers import assert_page, field_errors, form_body, signed_in
+import httpx
+import orjson
+
+from tests.dashboard.helpers import (
+    add_user,
+    assert_page,
+    csrf_token,
+    field_errors,
+    form_body,
+    log_in,
+    signed_in,
+)
 from tests.foundation.helpers import create_provider
+from tests.templates.live import eventually, live_stack
 from waconnect.runtime import Runtime
+from waconnect.settings import Settings
 from waconnect.testing.stack import DEMO_TEMPLATE
 
 ADMIN = "admin@example.com"
@@ -120,8 +134,6 @@ async def test_json_mode_carousel_and_offer_previews(
             {"type": "BUTTONS", "buttons": [{"type": "QUICK_REPLY", "text": "Buy"}]},
         ]
     }
-    import orjson
-
     carousel = {
         "components": [
             {"type": "BODY", "text": "Our picks"},
@@ -159,10 +171,49 @@ async def test_another_workspaces_template_is_not_found(
         f"/api/v1/providers/{provider['id']}/templates", json=DEMO_TEMPLATE, headers=auth
     )
     assert made.status_code == 201, made.text
-    from tests.dashboard.helpers import add_user, log_in
-
     await add_user(runtime, "other@example.com", workspace="other")
     assert (await log_in(client, "other@example.com")).status_code == 303
     for url in (f"/templates/{made.json()['id']}", f"/templates/{made.json()['id']}/edit"):
         assert_page(await client.get(url), 404, "not found", "another workspace")
     assert "order_update" not in (await client.get("/templates")).text
+
+
+async def test_send_test_shows_request_response_and_later_statuses(settings: Settings) -> None:
+    """Over real HTTP with the worker and the MSG91 simulator: the dialog's form is sent, the
+    provider's request and answer come back, then the message's status follows."""
+    async with live_stack(settings) as live:
+        provider = await live.provider("msg91")
+        created = await live.template(provider["id"], DEMO_TEMPLATE)
+        await add_user(live.runtime, ADMIN)
+        async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
+            assert (await log_in(client, ADMIN)).status_code == 303
+            page = await client.get(f"/templates/{created['id']}")
+            assert_page(page, 200, "Send a test of order_update", 'value="Asha"')
+            csrf = csrf_token(page)
+            form = {
+                "csrf_token": csrf,
+                "numbers": "+91 98123 45678",
+                "source.body.1": "literal",
+                "value.body.1": "Ravi",
+                "source.body.2": "literal",
+                "value.body.2": "",
+            }
+            sent = await client.post(
+                f"/templates/{created['id']}/test", data=form, headers={"HX-Request": "true"}
+            )
+            text = assert_page(sent, 200, "accepted", "HTTP 200", "Request", "Response")
+            assert "Hi Ravi, order A-1 is on its way." in text
+            assert '"status": "success"' in html.unescape(text)  # the simulator's answer
+            message_id = re.search(r'id="status-(\d+)"', text)
+            assert message_id, text
+
+            async def delivered() -> bool:
+                badge = await client.get(f"/messages/{message_id.group(1)}/badge")
+                return "status-delivered" in badge.text or "status-read" in badge.text
+
+            await eventually(delivered)
+            badge = await client.get(f"/messages/{message_id.group(1)}/badge")
+            assert "hx-get" not in badge.text  # a final status stops polling
+
+            empty = await client.post(f"/templates/{created['id']}/test", data={"csrf_token": csrf})
+            assert_page(empty, 422, "The test was not sent", "at least one phone number")

@@ -174,3 +174,13 @@ async def message_live(
 ) -> Response:
     """The changing part of the message page, which polls it while the message may move."""
     return page(request, "messages/_story.html", await _detail(context, session, message_id))
+
+
+@router.get("/{message_id}/badge")
+async def message_badge(
+    request: Request, message_id: int, context: DashboardDep, session: SessionDep
+) -> Response:
+    """A message's status that keeps itself up to date while it may still change."""
+    message = await service.get_message(session, context.workspace_id, message_id)
+    values = {"message_id": message.id, "status": message.status, "live": message.status in _LIVE}
+    return page(request, "messages/_badge.html", values)

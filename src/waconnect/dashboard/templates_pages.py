@@ -6,12 +6,13 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
+from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
 from waconnect.dashboard.auth import Dashboard, DashboardDep, FormDep
 from waconnect.dashboard.forms import Errors, errors_of
-from waconnect.dashboard.preview import bubble, variables
-from waconnect.dashboard.render import page
+from waconnect.dashboard.preview import bubble
+from waconnect.dashboard.render import is_htmx, page
 from waconnect.dashboard.template_form import (
     BUTTON_TYPES,
     EMPTY_BUTTON,
@@ -21,9 +22,9 @@ from waconnect.dashboard.template_form import (
 )
 from waconnect.profiles.service import list_profiles
 from waconnect.providers.service import get_provider, list_providers
-from waconnect.templates import importer, service
-from waconnect.templates.personalization import template_slots
-from waconnect.templates.schemas import TemplateIn, TemplatePatch
+from waconnect.templates import importer, sending, service
+from waconnect.templates.personalization import example_mapping, template_slots
+from waconnect.templates.schemas import TemplateIn, TemplatePatch, TestSendIn
 from waconnect.templates.validation import CATEGORIES, STATUSES, validate_template
 from waconnect.web.deps import ClockDep, RuntimeDep, SessionDep
 from waconnect.web.errors import ApiError
@@ -177,7 +178,11 @@ async def template_page(
             "definition": {k: data[k] for k in ("name", "language", "category", "components")},
             "done": _DONE.get(request.query_params.get("done", "")),
             "slots": template_slots(data),
-            "samples": dict(variables(data)),
+            "samples": {
+                key: entry["literal"]
+                for key, entry in example_mapping(data).items()
+                if isinstance(entry.get("literal"), str)
+            },
             "profiles": [p for p in recent.items if p.phone],
         },
     )
@@ -241,3 +246,47 @@ async def import_from_provider(request: Request, context: FormDep, runtime: Runt
         raise ApiError(422, "validation_error", "choose the provider to import from")
     report = await importer.import_templates(runtime, context.workspace_id, int(raw))
     return page(request, "templates/import.html", {"report": report})
+
+
+# --- test sends ---------------------------------------------------------------------------------
+
+
+def _test_body(form: FormData) -> dict[str, Any]:
+    """A ``TestSendIn`` body from the dialog: numbers, picked profiles, and the values given
+    (an empty value takes the template's sample)."""
+    numbers = str(form.get("numbers") or "").replace(",", "\n").splitlines()
+    mapping: dict[str, Any] = {}
+    for name, value in form.multi_items():
+        if not name.startswith("value.") or not isinstance(value, str) or not value.strip():
+            continue
+        key = name.removeprefix("value.")
+        source = form.get(f"source.{key}")
+        mapping[key] = (
+            {"attribute": value.strip()} if source == "attribute" else {"literal": value.strip()}
+        )
+    return {
+        "to": [n.strip() for n in numbers if n.strip()],
+        "profile_ids": [p for p in form.getlist("profile_ids") if isinstance(p, str)],
+        "mapping": mapping,
+    }
+
+
+@router.post("/{template_id}/test")
+async def send_test(
+    request: Request, template_id: int, context: FormDep, runtime: RuntimeDep
+) -> Response:
+    """Send the test, wait for the provider's answers, show each request and response."""
+    problem: str | None = None
+    result = None
+    try:
+        body = TestSendIn.model_validate(_test_body(await request.form()))
+        result = await sending.send_test(runtime, context.workspace_id, template_id, body)
+    except ValidationError as exc:
+        problem = "; ".join(errors_of(exc).values())
+    except ApiError as exc:
+        if exc.status == 404:
+            raise
+        problem = exc.message[:1].upper() + exc.message[1:]
+    values = {"result": result, "problem": problem, "template_id": template_id}
+    name = "templates/_test_result.html" if is_htmx(request) else "templates/test_page.html"
+    return page(request, name, values, status=422 if problem else 200)
