@@ -46,6 +46,13 @@ class Settings(BaseSettings):
     poll_seconds: float = 0.2
     sweep_seconds: float = 1.0
     max_transient_failures: int = 5
+    # Journeys: the scheduler's round (when idle), batch, lease (real time), and how often
+    # segment triggers are checked for time-based conditions.
+    journey_poll_seconds: float = 0.2
+    journey_batch_size: int = Field(default=500, ge=1, le=5000)
+    journey_lease_seconds: float = 60.0
+    journey_segment_check_seconds: float = 300.0
+    journey_webhook_timeout_seconds: float = 10.0
     # Campaigns: audience members read per transaction, how often the loop looks for work,
     # and how many consecutive provider failures auto-pause a campaign (0: never).
     campaign_chunk_size: int = Field(default=1000, ge=10, le=10_000)

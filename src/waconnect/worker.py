@@ -60,8 +60,13 @@ async def start_worker(
     await dispatcher.start()
     runtime.extras["dispatcher"] = dispatcher
     campaigns = await start_campaign_loop(runtime)
+    from waconnect.journeys.scheduler import start_scheduler
+
+    journeys = await start_scheduler(runtime)
 
     async def stop() -> None:
+        await journeys.stop()
+        runtime.extras.pop("journey_scheduler", None)
         await campaigns.stop()
         runtime.extras.pop("campaigns", None)
         await dispatcher.stop()

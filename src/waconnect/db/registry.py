@@ -3,6 +3,7 @@
 from waconnect.campaigns import models as _campaigns  # noqa: F401
 from waconnect.dashboard import models as _dashboard  # noqa: F401
 from waconnect.db.base import Base
+from waconnect.journeys import models as _journeys  # noqa: F401
 from waconnect.messaging import models as _messaging  # noqa: F401
 from waconnect.profiles import models as _profiles  # noqa: F401
 from waconnect.providers import models as _providers  # noqa: F401

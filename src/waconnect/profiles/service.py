@@ -8,7 +8,7 @@ object per row.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
@@ -333,6 +333,26 @@ class _State:
     rows: list[int] = field(default_factory=list)
 
 
+# Called in the upsert's transaction with the ids of the profiles just written, so whatever
+# reacts to a change (journeys entering a segment) commits or rolls back with it.
+ProfileListener = Callable[[AsyncSession, int, Sequence[int]], Awaitable[None]]
+_profile_listeners: list[ProfileListener] = []
+
+
+def add_profile_listener(listener: ProfileListener) -> None:
+    """Register ``listener`` for every profile upsert (API, CSV, journeys)."""
+    if listener not in _profile_listeners:
+        _profile_listeners.append(listener)
+
+
+async def notify_profile_listeners(
+    session: AsyncSession, workspace_id: int, profile_ids: Sequence[int]
+) -> None:
+    if profile_ids:
+        for listener in _profile_listeners:
+            await listener(session, workspace_id, profile_ids)
+
+
 class _Retry(Exception):
     """Another writer created one of our new profiles meanwhile: redo the batch."""
 
@@ -398,6 +418,9 @@ async def _upsert(
 
     states = {id(o[0]): o[0] for o in outcomes if isinstance(o, tuple)}
     await _write(session, now, workspace_id, list(states.values()), settings, source)
+    await notify_profile_listeners(
+        session, workspace_id, [s.id for s in states.values() if s.id is not None]
+    )
     return [
         outcome if isinstance(outcome, Outcome) else Outcome(outcome[1], outcome[0].id)
         for outcome in outcomes

@@ -18,6 +18,7 @@ from waconnect import __version__
 from waconnect.campaigns.routes import router as campaigns_router
 from waconnect.dashboard.routes import install_dashboard
 from waconnect.db.migrate import upgrade_async
+from waconnect.journeys.routes import router as journeys_router
 from waconnect.messaging.callbacks import router as callbacks_router
 from waconnect.messaging.callbacks import start_callback_applier
 from waconnect.messaging.inbound_routes import router as inbound_router
@@ -47,6 +48,7 @@ def api_router() -> APIRouter:
     router.include_router(messages_router)
     router.include_router(inbound_router)
     router.include_router(profiles_router)
+    router.include_router(journeys_router)
     router.include_router(campaigns_router)
     return router
 

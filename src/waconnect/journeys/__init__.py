@@ -1,0 +1,1 @@
+"""Journeys: automated WhatsApp flows, one path per profile through a graph of nodes."""
