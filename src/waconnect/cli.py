@@ -34,6 +34,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 profiles_app = typer.Typer(help="Profiles: tracked customers.", no_args_is_help=True)
 app.add_typer(profiles_app, name="profiles")
+templates_app = typer.Typer(help="Templates: test sends.", no_args_is_help=True)
+app.add_typer(templates_app, name="templates")
 
 T = TypeVar("T")
 
@@ -442,6 +444,53 @@ async def profiles_import(
             runtime, workspace, file, map_items or [], batch_size, Console(stderr=True)
         )
     typer.echo(counts.summary() + (f"; rejected rows in {report}" if counts.errors else ""))
+
+
+# --- templates ------------------------------------------------------------------------------------
+
+
+@templates_app.command("test")
+@run_async
+async def templates_test(
+    template_id: Annotated[int, typer.Argument(help="the template's id")],
+    to: Annotated[list[str] | None, typer.Option("--to", help="a phone number (repeat)")] = None,
+    profile: Annotated[
+        list[int] | None, typer.Option("--profile", help="a profile id (repeat)")
+    ] = None,
+    map_items: Annotated[
+        list[str] | None,
+        typer.Option("--map", help="KEY=literal:VALUE or KEY=attribute:NAME (repeat)"),
+    ] = None,
+    default_items: Annotated[
+        list[str] | None, typer.Option("--default", help="KEY=VALUE: the default of a --map")
+    ] = None,
+    wait: Annotated[float, typer.Option(min=0, max=5, help="seconds to wait for answers")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="print the full result as JSON")] = False,
+    workspace: WorkspaceName = "default",
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Send a template to up to 10 phones or profiles and print the provider's answers.
+
+    Unmapped variables take the template's sample values. Exits 1 when a recipient failed or
+    was skipped. The worker (waconnect serve) does the sending.
+    """
+    from pydantic import ValidationError
+
+    from waconnect.templates.cli import describe, parse_mapping, test_from_terminal
+    from waconnect.web.errors import invalid_from
+
+    mapping = parse_mapping(map_items or [], default_items or [])
+    async with _database(data_dir, database_url) as runtime:
+        try:
+            result = await test_from_terminal(
+                runtime, workspace, template_id, to or [], profile or [], mapping, wait
+            )
+        except ValidationError as exc:
+            raise invalid_from(exc) from None
+    typer.echo(result.model_dump_json(indent=2) if as_json else describe(result))
+    if any(item.outcome in ("failed", "skipped") for item in result.results):
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -105,7 +105,14 @@ async def live_stack(settings: Settings, key: str | None = None) -> AsyncIterato
     ).start()
     app = create_app(runtime=runtime, background=[start_worker])
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="on",
+            timeout_graceful_shutdown=2,
+        )
     )
     serving = asyncio.create_task(server.serve())
     try:
@@ -122,5 +129,7 @@ async def live_stack(settings: Settings, key: str | None = None) -> AsyncIterato
             yield Live(api=api, simulator=simulator, runtime=runtime, url=url)
     finally:
         server.should_exit = True
-        await serving
-        await simulator.stop()
+        try:
+            await asyncio.wait_for(serving, 15)
+        finally:
+            await simulator.stop()

@@ -4,14 +4,18 @@ failing recipient with the provider's error, and skips for missing variables."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.templates.builders import body, buttons, template, url_button
 from tests.templates.helpers import TEMPLATES, error_of, make_provider, make_template
 from tests.templates.live import AUTHKEY, eventually, live_stack
 from waconnect.settings import Settings
+from waconnect.templates.cli import parse_mapping
+from waconnect.testing.processes import run_cli
 
 GOOD, NOT_ON_WHATSAPP, NO_NAME = "919812345678", "919812345679", "919812345670"
 
@@ -184,3 +188,45 @@ async def test_test_send_refusals(client: httpx.AsyncClient, auth: dict[str, str
     assert error_of(refused, 409, "template_not_approved")["template_status"] == "PENDING"
     unknown = await client.post(f"{TEMPLATES}/987654/test", json={"to": [GOOD]}, headers=auth)
     error_of(unknown, 404, "not_found")
+
+
+async def test_templates_test_from_the_terminal(
+    settings: Settings, settings_env: dict[str, str]
+) -> None:
+    async with live_stack(settings) as live:
+        provider = await live.provider("generic")
+        created = await live.template(provider["id"], ORDER)
+        live.configure(invalid_numbers=[NOT_ON_WHATSAPP])
+        sent = await asyncio.to_thread(
+            run_cli,
+            *("templates", "test", str(created["id"]), "--to", GOOD, "--to", NOT_ON_WHATSAPP),
+            *("--map", "body.1=literal:Asha", "--map", "body.2=attribute:order"),
+            *("--default", "body.2=A-7"),
+            env=settings_env,
+        )
+        assert sent.returncode == 1, sent.stderr  # one recipient failed
+        lines = sent.stdout.splitlines()
+        assert (
+            lines[0]
+            == f"template {created['id']} through provider config {provider['id']} (generic)"
+        )
+        ok = next(line for line in lines if line.startswith(GOOD))
+        assert ok.startswith(f"{GOOD}  accepted  message ") and ok.endswith("HTTP 200")
+        assert "Hi Asha, order A-7 is on its way." in sent.stdout  # the request's rendered body
+        assert 'response: {"status":"success"}' in sent.stdout
+        failing = next(line for line in lines if line.startswith(NOT_ON_WHATSAPP))
+        assert failing.endswith("HTTP 200  generic:2002: Invalid phone number"), failing
+
+
+def test_terminal_mapping_items() -> None:
+    assert parse_mapping(
+        ["body.1=attribute:first_name", 'header.location=literal:{"latitude": 1, "longitude": 2}'],
+        ["body.1=there"],
+    ) == {
+        "body.1": {"attribute": "first_name", "default": "there"},
+        "header.location": {"literal": {"latitude": 1, "longitude": 2}},
+    }
+    with pytest.raises(ValueError, match=r"--map 'body\.1=attr:x'"):
+        parse_mapping(["body.1=attr:x"])
+    with pytest.raises(ValueError, match=r"--default 'body\.2=x'"):
+        parse_mapping(["body.1=literal:x"], ["body.2=x"])
