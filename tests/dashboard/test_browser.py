@@ -52,6 +52,9 @@ pytest.importorskip("playwright.sync_api", reason="the playwright package is not
 
 from playwright.sync_api import BrowserContext, Page, expect, sync_playwright  # noqa: E402
 
+# Six processes share two cores here: a condition gets a generous deadline (never a sleep).
+expect.set_options(timeout=20_000)
+
 
 @dataclass
 class Live:
@@ -407,3 +410,157 @@ def test_refusals_are_clear_pages(page: Page, live: Live) -> None:
         expect(page).to_have_url(re.compile(r"/settings$"))  # back where it was
     finally:
         live.move_clock(-(12 * 3600 + 60))
+
+
+def _simulated_provider(live: Live, nickname: str, number: str) -> dict[str, Any]:
+    """A generic provider config at the simulator, which posts its reports back to us."""
+    with live.api() as api:
+        made = api.post(
+            "/providers",
+            json={
+                "nickname": nickname,
+                "kind": "generic",
+                "mobile_number": number,
+                "endpoint_url": live.simulator.base_url + SIM_GENERIC_PATH,
+            },
+        )
+        assert made.status_code == 201, made.text
+        provider: dict[str, Any] = made.json()
+    httpx.post(
+        live.simulator.base_url + "/_sim/config",
+        json={
+            "numbers": {
+                provider["mobile_number"]: {
+                    "delivery_url": provider["callbacks"]["delivery_url"],
+                    "inbound_url": provider["callbacks"]["inbound_url"],
+                }
+            }
+        },
+    ).raise_for_status()
+    return provider
+
+
+def test_create_a_template_see_its_preview_and_send_a_test(page: Page, live: Live) -> None:
+    provider = _simulated_provider(live, "Offers line", "918000000031")
+    log_in(page, live)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Templates").click()
+    expect(page.get_by_role("heading", name="Templates", exact=True)).to_be_visible()
+    page.get_by_role("link", name="New template").click()
+    page.get_by_label("Provider", exact=True).select_option(str(provider["id"]))
+    page.get_by_label("Name (required)").fill("festive_offer")
+    page.get_by_label("Category").select_option("MARKETING")
+    page.get_by_label("Header type").select_option("IMAGE")
+    page.get_by_label("Header sample").fill("https://cdn.example.com/festive.jpg")
+    preview = page.locator("#preview")
+    expect(preview.locator(".wa-media")).to_contain_text("Image")
+
+    # A rule broken while typing shows in the preview pane at once.
+    body = page.get_by_label("Body text")
+    body.fill("{{1}}, your code {{2}} is ready.")
+    expect(preview.locator(".rule-errors")).to_contain_text("starts with a variable")
+    body.fill("Hi {{1}}, your code {{2}} gives 20% off.")
+    page.get_by_label("Sample values").fill("Asha\nFEST20")
+    page.get_by_label("Footer text").fill("Reply STOP to opt out")
+    page.get_by_label("Button 1 type").select_option("URL")
+    page.get_by_label("Button 1 label").fill("Shop now")
+    page.get_by_label("Button 1 URL, phone or code").fill("https://shop.example.com/o/{{1}}")
+    page.get_by_label("Button 1 URL sample").fill("fest")
+    expect(preview.locator(".wa-body")).to_have_text("Hi Asha, your code FEST20 gives 20% off.")
+    expect(preview.locator(".wa-buttons")).to_contain_text("Shop now")
+    expect(preview.locator(".wa-footer")).to_have_text("Reply STOP to opt out")
+    expect(preview).to_contain_text("Meets WhatsApp's template rules.")
+    shot(page, "20-template-editor")
+    page.set_viewport_size({"width": 390, "height": 844})
+    shot(page, "20b-template-editor-phone")
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.get_by_role("button", name="Save template").click()
+    expect(page.locator(".notice")).to_contain_text("The template was saved.")
+    expect(page.locator(".wa-body")).to_have_text("Hi Asha, your code FEST20 gives 20% off.")
+    shot(page, "21-template")
+
+    # Send a test: the dialog shows the exact request and the provider's answer, then the
+    # message's later statuses as the simulator reports them.
+    page.get_by_role("button", name="Send test").first.click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_label("Phone numbers")).to_be_focused()
+    page.keyboard.type("+91 98123 45600")
+    dialog.get_by_label("Value of body.1").fill("Ravi")
+    dialog.get_by_role("button", name="Send test").click()
+    result = page.locator("#test-result")
+    expect(result.locator(".test-outcome")).to_contain_text("accepted")
+    expect(result.locator("#test-1-request")).to_contain_text("Hi Ravi, your code FEST20")
+    expect(result.locator("#test-1-response")).not_to_contain_text("(no answer yet)")
+    expect(result.locator(".live-status")).to_contain_text("delivered")
+    result.get_by_role("button", name="Copy the response to 919812345600").click()
+    shot(page, "22-template-test-sent")
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+
+    page.goto(live.url + f"/templates?provider_id={provider['id']}")
+    expect(page.locator("tr", has_text="festive_offer")).to_contain_text("approved")
+    shot(page, "23-templates-list")
+
+
+def test_profiles_import_segments_and_inbound(page: Page, live: Live) -> None:
+    provider = _simulated_provider(live, "Audience line", "918000000032")
+    log_in(page, live)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Profiles").click()
+    page.get_by_role("link", name="Import CSV").click()
+    csv = "mobile,cust,city\n+91 98123 47001,a-1,Pune\n+91 98123 47002,a-2,Delhi\n"
+    csv += "12,a-3,Pune\n+91 98123 47004,a-4,Pune\n"
+    page.get_by_label("CSV file").set_input_files(
+        files=[{"name": "people.csv", "mimeType": "text/csv", "buffer": csv.encode()}]
+    )
+    page.get_by_label("Column mapping").fill("mobile=phone\ncust=identity")
+    shot(page, "30-profiles-import")
+    page.get_by_role("button", name="Start import").click()
+    expect(page.locator("#job-state")).to_contain_text("Import finished.")
+    expect(page.locator("#job-created")).to_have_text("3")
+    expect(page.locator("#job-errors")).to_contain_text("1")
+    shot(page, "31-profiles-import-done")
+
+    page.get_by_role("link", name="See the profiles").click()
+    page.get_by_label("Attribute").select_option("city")
+    page.get_by_label("Value", exact=True).fill("Pune")
+    page.get_by_role("button", name="Search").click()
+    expect(page.locator("tbody tr")).to_have_count(2)
+    shot(page, "32-profiles-search")
+    page.locator("tr", has_text="a-1").get_by_role("link").click()
+    expect(page.get_by_role("heading", name="Timeline")).to_be_visible()
+    expect(page.locator(".facts")).to_contain_text("919812347001")
+    shot(page, "33-profile")
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Segments").click()
+    page.get_by_role("link", name="New segment").click()
+    page.get_by_label("Segment name").fill("Pune")
+    page.get_by_label("Condition 1 attribute or event").fill("city")
+    page.get_by_label("Condition 1 value").fill("Pune")
+    expect(page.locator("#count-value")).to_have_text("2")
+    page.get_by_role("button", name="Add condition").click()
+    page.get_by_label("New condition attribute or event").fill("shoe_size")
+    expect(page.locator("#segment-count")).to_contain_text("unknown attribute")
+    shot(page, "34-segment-builder-error")
+    page.get_by_role("button", name="Remove the new condition").click()
+    expect(page.locator("#count-value")).to_have_text("2")
+    shot(page, "35-segment-builder")
+    page.get_by_role("button", name="Save segment").click()
+    expect(page.get_by_role("heading", name="Pune")).to_be_visible()
+    expect(page.locator("main")).to_contain_text("a-4")
+    shot(page, "36-segment")
+
+    # A reply arrives at the provider's inbound callback; the Inbound page shows its sender.
+    inbound = {
+        "payloadVersion": "0.1",
+        "from": "919812347001",
+        "wabaNumber": provider["mobile_number"],
+        "timestamp": "1731000100",
+        "type": "text",
+        "text": {"body": "Is the sale on today?"},
+    }
+    httpx.post(provider["callbacks"]["inbound_url"], json=inbound).raise_for_status()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Messages").click()
+    page.get_by_role("link", name="Inbound replies").click()
+    row = page.locator("tr", has_text="Is the sale on today?")
+    expect(row).to_contain_text("919812347001")
+    expect(row).to_contain_text("Audience line")
+    shot(page, "37-inbound")

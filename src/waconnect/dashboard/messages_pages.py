@@ -182,5 +182,21 @@ async def message_badge(
 ) -> Response:
     """A message's status that keeps itself up to date while it may still change."""
     message = await service.get_message(session, context.workspace_id, message_id)
-    values = {"message_id": message.id, "status": message.status, "live": message.status in _LIVE}
+    reached = [
+        name
+        for name, moment in (
+            ("sent", message.sent_at),
+            ("delivered", message.delivered_at),
+            ("read", message.read_at),
+            ("failed", message.failed_at),
+        )
+        if moment is not None
+    ]
+    values = {
+        "message_id": message.id,
+        "status": message.status,
+        "reached": reached,
+        # A delivered message may still be read: follow it while the dialog is open.
+        "live": message.status in _LIVE or message.status == Status.DELIVERED,
+    }
     return page(request, "messages/_badge.html", values)

@@ -288,5 +288,6 @@ async def send_test(
             raise
         problem = exc.message[:1].upper() + exc.message[1:]
     values = {"result": result, "problem": problem, "template_id": template_id}
-    name = "templates/_test_result.html" if is_htmx(request) else "templates/test_page.html"
-    return page(request, name, values, status=422 if problem else 200)
+    if is_htmx(request):  # the dialog shows what went wrong in place
+        return page(request, "templates/_test_result.html", values)
+    return page(request, "templates/test_page.html", values, status=422 if problem else 200)
