@@ -553,3 +553,32 @@ async def test_messages_log_filters_pages_and_a_message_page(
         await client.get(f"/messages/{message_id}/live", headers={"HX-Request": "true"}), 200
     )
     assert "<html" not in live and 'id="story"' in live
+
+
+async def test_a_user_adds_another_user_of_the_workspace(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    csrf = await signed_in(client, runtime, ADMIN)
+    short = await client.post(
+        "/settings/users",
+        data={"csrf_token": csrf, "email": "new@example.com", "password": "short"},
+    )
+    assert "8 to 1000 characters" in field_errors(short)["f-password"]
+    assert 'value="new@example.com"' in short.text  # what was typed stays
+    added = await client.post(
+        "/settings/users",
+        data={"csrf_token": csrf, "email": "New@Example.com", "password": "a long password"},
+    )
+    assert added.status_code == 303, added.text
+    assert added.headers["location"] == "/settings?done=user#users"
+    assert_page(
+        await client.get("/settings?done=user"), 200, "The user was added", "new@example.com"
+    )
+    twice = await client.post(
+        "/settings/users",
+        data={"csrf_token": csrf, "email": "new@example.com", "password": "a long password"},
+    )
+    assert "exists already" in field_errors(twice)["f-email"]
+    client.cookies.clear()
+    assert (await log_in(client, "new@example.com", "a long password")).status_code == 303
+    assert_page(await client.get("/"), 200, "new@example.com", "default")

@@ -337,6 +337,8 @@ FIELD_LABELS = {
     "match": "Profiles match",
     "from": "Sender",
     "type": "Type",
+    "email": "Email of a new user",
+    "password": "Their first password",
 }
 
 

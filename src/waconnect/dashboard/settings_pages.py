@@ -26,6 +26,7 @@ router = APIRouter(prefix="/settings", include_in_schema=False)
 _DONE = {
     "saved": "The workspace settings were saved.",
     "revoked": "The API key was revoked: calls with it are refused from now on.",
+    "user": "The user was added: they can log in with that email and password now.",
 }
 COMMON_TIMEZONES = [
     "Asia/Kolkata",
@@ -49,6 +50,8 @@ async def _settings_page(
     form: SettingsForm | None = None,
     errors: Errors | None = None,
     key_errors: Errors | None = None,
+    user_errors: Errors | None = None,
+    user_email: str = "",
     new_key: str | None = None,
     status: int = 200,
 ) -> Response:
@@ -56,6 +59,8 @@ async def _settings_page(
         "form": form or SettingsForm.from_settings(context.settings),
         "errors": errors or {},
         "key_errors": key_errors or {},
+        "user_errors": user_errors or {},
+        "user_email": user_email,
         "keys": await service.list_keys(session, context.workspace_id),
         "users": await users.list_users(session, context.workspace_id),
         "new_key": new_key,
@@ -113,3 +118,23 @@ async def revoke_key(
     await service.revoke_key(session, clock, context.workspace_id, key_id)
     await session.commit()
     return RedirectResponse("/settings?done=revoked#keys", 303)
+
+
+@router.post("/users")
+async def add_user(
+    request: Request, context: FormDep, session: SessionDep, clock: ClockDep
+) -> Response:
+    """Another user of this workspace, who logs in with the email and password given here."""
+    form = await request.form()
+    email = str(form.get("email") or "")
+    password = str(form.get("password") or "")
+    try:
+        await users.create_user(session, clock, context.workspace_id, email, password)
+    except ApiError as exc:
+        await session.rollback()
+        errors = {("email" if exc.status == 409 else k): v for k, v in errors_of(exc).items()}
+        return await _settings_page(
+            request, context, session, user_errors=errors, user_email=email, status=exc.status
+        )
+    await session.commit()
+    return RedirectResponse("/settings?done=user#users", 303)
