@@ -14,6 +14,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from waconnect.campaigns.cli import campaigns_app
 from waconnect.runtime import Runtime
 from waconnect.settings import Settings
 from waconnect.web.errors import ApiError
@@ -36,6 +37,7 @@ profiles_app = typer.Typer(help="Profiles: tracked customers.", no_args_is_help=
 app.add_typer(profiles_app, name="profiles")
 templates_app = typer.Typer(help="Templates: test sends.", no_args_is_help=True)
 app.add_typer(templates_app, name="templates")
+app.add_typer(campaigns_app, name="campaigns")
 
 T = TypeVar("T")
 

@@ -40,7 +40,7 @@ def _mixed(n: int) -> dict[str, Any]:
 async def test_campaign_runs_to_completed_and_counts_every_recipient_once(
     client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
 ) -> None:
-    provider, templates = await provider_with_templates(client, auth)
+    _provider, templates = await provider_with_templates(client, auth)
     await add_profiles(client, auth, 40, make=_mixed)
     # A profile without a phone.
     answer = await client.post(

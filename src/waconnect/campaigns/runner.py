@@ -112,12 +112,13 @@ class CampaignRunner:
             )
         busy = False
         for campaign_id, audience_done in running:
+            checking = self.failure_limit and self._due("failures", campaign_id, 0.5)
+            if checking and await self._pause_on_failures(campaign_id):
+                continue
             if not audience_done:
                 busy = await self.run_chunk(campaign_id) or busy
             elif self._due("complete", campaign_id, 0.3):
                 await self._complete_if_done(campaign_id)
-            if self.failure_limit and self._due("failures", campaign_id, 0.5):
-                await self._pause_on_failures(campaign_id)
         for campaign_id in cancelled:
             if self._due("cancel", campaign_id, 0.5):
                 await self._settle_cancelled(campaign_id)
@@ -286,6 +287,9 @@ class CampaignRunner:
             )
         if waiting is not None:
             return
+        # A campaign whose last messages all failed is paused with the reason, not completed.
+        if self.failure_limit and await self._pause_on_failures(campaign_id):
+            return
         now = self.runtime.clock.now()
         async with self.runtime.writer() as session:
             await session.execute(
@@ -300,12 +304,13 @@ class CampaignRunner:
             await session.commit()
         log.info("campaign %s completed", campaign_id)
 
-    async def _pause_on_failures(self, campaign_id: int) -> None:
+    async def _pause_on_failures(self, campaign_id: int) -> bool:
+        """Pause a running campaign whose last ``limit`` outcomes were all failures."""
         limit = self.failure_limit
         async with self.runtime.sessions() as session:
             campaign = await session.get(Campaign, campaign_id)
             if campaign is None or campaign.status != "running":
-                return
+                return False
             since = campaign.failures_from or campaign.created_at
             failures = (
                 await session.execute(
@@ -321,7 +326,7 @@ class CampaignRunner:
                 )
             ).all()
             if len(failures) < limit:
-                return
+                return False
             oldest = failures[-1][0]
             success = await session.scalar(
                 select(Message.id)
@@ -333,7 +338,7 @@ class CampaignRunner:
                 .limit(1)
             )
         if success is not None:
-            return
+            return False
         _at, code, title = failures[0]
         reason = (
             f"auto-paused after {limit} consecutive provider failures "
@@ -345,6 +350,7 @@ class CampaignRunner:
                 await hold_rows(session, campaign, reason, self.runtime.clock.now())
                 await session.commit()
                 log.warning("campaign %s %s", campaign_id, reason)
+        return True
 
     async def _settle_cancelled(self, campaign_id: int) -> None:
         now = self.runtime.clock.now()
