@@ -273,8 +273,15 @@ def test_session_interactive_limits(msg91_endpoint: ProviderEndpoint) -> None:
         session(msg91_endpoint, {"type": "interactive", "interactive": four})
     with pytest.raises(UnsupportedContent, match="interactive cta_url messages are not supported"):
         session(msg91_endpoint, {"type": "interactive", "interactive": {"type": "cta_url"}})
-    with pytest.raises(UnsupportedContent, match="location messages are not supported"):
-        session(msg91_endpoint, {"type": "location", "location": {}})
+    with pytest.raises(UnsupportedContent, match="sticker messages are not supported"):
+        session(msg91_endpoint, {"type": "sticker", "sticker": {"link": "https://c/s.webp"}})
+    located = {"latitude": 12.97, "longitude": 77.59, "name": "Shop", "address": "MG Road"}
+    assert body_of(session(msg91_endpoint, {"type": "location", "location": located})) == {
+        "integrated_number": WABA,
+        "recipient_number": "919812345678",
+        "content_type": "location",
+        "location": located,
+    }
 
 
 def test_session_media_guess(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -25,8 +26,17 @@ SERVER_ERROR = (
 ROUTE_MISSING = b'{"type":"error","msg":"Route Missing"}'
 BULK_ACCEPTED = "Your request is in process, check delivery reports for status"
 
-_SINGLE_TYPES = frozenset({"template", "text", "interactive"})
+_SINGLE_TYPES = frozenset({"template", "text", "interactive", "location"})
 _MEDIA_TYPES = frozenset({"image", "video", "document", "audio"})
+# B2 component keys: body_N, header_1 (+ _latitude... for a location), button_N, and the same
+# prefixed card_K_ inside a carousel.
+_BULK_KEY = re.compile(
+    r"(?:card_(\d+)_)?(?:(body)_(\d+)|(header)_1(?:_(latitude|longitude|name|address))?|"
+    r"(button)_(\d+))"
+)
+_BUTTON_SUBTYPES = frozenset({"url", "COPY_CODE", "CATALOG", "MPM"})
+_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
+COUPON_LIMIT = 15
 
 
 def invalid(message: str) -> web.Response:
@@ -138,6 +148,8 @@ def accept_bulk(sim: Simulator, body: dict[str, Any]) -> str:
             isinstance(value, dict) for value in components.values()
         ):
             raise Rejected(400, "components must be an object of objects")
+        known = _catalogued(sim, name, language) if sim.options.check_parameter_counts else None
+        check_bulk_components(components, known)
     request_id = sim.new_request_id()
     for group in groups:
         components = group.get("components", {})
@@ -223,8 +235,21 @@ def accept_single(sim: Simulator, body: dict[str, Any]) -> str:
             if isinstance(reply, dict) and isinstance(reply.get("id"), str):
                 quick_replies.append((reply["id"], str(reply.get("title") or reply["id"])))
         what = interactive
+        check_interactive(interactive)
+    elif content_type == "location":
+        location = body.get("location", payload.get("location"))
+        if not isinstance(location, dict):
+            raise Rejected(400, "location is required")
+        for name_, limit in (("latitude", 90), ("longitude", 180)):
+            value = location.get(name_)
+            if isinstance(value, bool) or not isinstance(value, int | float) or abs(value) > limit:
+                raise Rejected(400, f"location.{name_} must be a number within ±{limit}")
+        what = location
     elif content_type in _MEDIA_TYPES:
-        # Media session fields are not documented (B3): accept what comes.
+        # Media session fields are not documented (B3): only the link is insisted on.
+        url = body.get("attachment_url")
+        if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+            raise Rejected(400, "attachment_url must be a media URL")
         what = {key: value for key, value in body.items() if key != "integrated_number"}
     else:
         raise Rejected(400, f"content_type {content_type!r} is not supported")
@@ -242,6 +267,152 @@ def accept_single(sim: Simulator, body: dict[str, Any]) -> str:
         quick_replies=quick_replies,
     )
     return message_uuid
+
+
+# --- what WhatsApp refuses (MSG91 passes the refusal on) -----------------------------------------
+
+
+def check_interactive(interactive: dict[str, Any]) -> None:
+    """Reply buttons and lists within whatsapp-rules.md §2.3; anything else is refused."""
+    kind = interactive["type"]
+    body = interactive.get("body")
+    text = body.get("text") if isinstance(body, dict) else None
+    action = interactive.get("action")
+    action = action if isinstance(action, dict) else {}
+    footer = interactive.get("footer")
+    if isinstance(footer, dict) and len(str(footer.get("text", ""))) > 60:
+        raise Rejected(400, "interactive.footer.text is longer than 60 characters")
+    if kind == "button":
+        _limit_text(text, 1024, "interactive.body.text")
+        buttons = action.get("buttons")
+        if not isinstance(buttons, list) or not 1 <= len(buttons) <= 3:
+            raise Rejected(400, "interactive buttons: 1 to 3 reply buttons")
+        titles = []
+        for button in buttons:
+            reply = button.get("reply") if isinstance(button, dict) else None
+            if not isinstance(reply, dict) or button.get("type") != "reply":
+                raise Rejected(400, "interactive buttons are {type: reply, reply: {id, title}}")
+            _limit_text(reply.get("id"), 256, "reply.id")
+            _limit_text(reply.get("title"), 20, "reply.title")
+            titles.append(reply["title"])
+        if len(set(titles)) != len(titles):
+            raise Rejected(400, "reply button titles must be unique")
+    elif kind == "list":
+        _limit_text(text, 4096, "interactive.body.text")
+        _limit_text(action.get("button"), 20, "action.button")
+        sections = action.get("sections")
+        if not isinstance(sections, list) or not 1 <= len(sections) <= 10:
+            raise Rejected(400, "a list has 1 to 10 sections")
+        rows = 0
+        for section in sections:
+            if not isinstance(section, dict) or not isinstance(section.get("rows"), list):
+                raise Rejected(400, "a list section needs rows")
+            if len(sections) > 1:
+                _limit_text(section.get("title"), 24, "section.title")
+            for row in section["rows"]:
+                if not isinstance(row, dict):
+                    raise Rejected(400, "a list row is {id, title, description?}")
+                _limit_text(row.get("id"), 200, "row.id")
+                _limit_text(row.get("title"), 24, "row.title")
+                if row.get("description") is not None:
+                    _limit_text(row["description"], 72, "row.description")
+                rows += 1
+        if rows > 10:
+            raise Rejected(400, f"a list has at most 10 rows, got {rows}")
+    else:
+        raise Rejected(400, f"interactive type {kind!r} is not supported")
+
+
+def _limit_text(value: Any, limit: int, where: str) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise Rejected(400, f"{where} is required")
+    if len(value) > limit:
+        raise Rejected(400, f"{where} is longer than {limit} characters")
+
+
+def _catalogued(sim: Simulator, name: str, language: str) -> dict[str, Any] | None:
+    for item in sim.options.catalogue:
+        if item.get("name") == name and item.get("language") == language:
+            return item
+    return None
+
+
+def check_bulk_components(
+    components: dict[str, Any], template: dict[str, Any] | None = None
+) -> None:
+    """B2 keys and values as MSG91 takes them; with the template known (the catalogue), the
+    number of body values must match its variables, as WhatsApp's 132000 demands."""
+    bodies: dict[str, list[int]] = {}
+    for key, value in components.items():
+        match = _BULK_KEY.fullmatch(key)
+        if match is None:
+            raise Rejected(400, f"unknown component key {key!r}")
+        card = match.group(1) or ""
+        if match.group(2):
+            bodies.setdefault(card, []).append(int(match.group(3)))
+            _text_value(key, value)
+        elif match.group(4):
+            _header_value(key, value, match.group(5))
+        else:
+            _button_value(key, value)
+    for card, numbers in bodies.items():
+        if sorted(numbers) != list(range(1, len(numbers) + 1)):
+            where = f"card {card} body" if card else "body"
+            raise Rejected(400, f"{where} values must be numbered from 1 without gaps")
+    if template is not None:
+        expected = _body_variables(template)
+        given = len(bodies.get("", []))
+        if expected != given:
+            raise Rejected(
+                400,
+                f"(#132000) Number of parameters does not match the expected number of params "
+                f"(body: expected {expected}, got {given})",
+            )
+
+
+def _text_value(key: str, value: dict[str, Any]) -> None:
+    text = value.get("value")
+    if value.get("type") != "text" or not isinstance(text, str) or not text.strip():
+        raise Rejected(400, f"{key} must be {{type: text, value: <non-empty text>}}")
+
+
+def _header_value(key: str, value: dict[str, Any], location_part: str | None) -> None:
+    kind = value.get("type")
+    if location_part is not None:
+        if kind != "location" or not isinstance(value.get("value"), str):
+            raise Rejected(400, f"{key} must be {{type: location, value: <text>}}")
+        return
+    if kind == "text":
+        _text_value(key, value)
+    elif kind in ("image", "video", "document"):
+        link = value.get("value")
+        if not isinstance(link, str) or not link.startswith(("https://", "http://")):
+            raise Rejected(400, f"{key} value must be a media URL")
+        if "filename" in value and kind != "document":
+            raise Rejected(400, f"{key}: only a document header has a filename")
+    else:
+        raise Rejected(400, f"{key} type must be text, image, video, document or location")
+
+
+def _button_value(key: str, value: dict[str, Any]) -> None:
+    subtype = value.get("subtype")
+    if subtype not in _BUTTON_SUBTYPES:
+        raise Rejected(400, f"{key} subtype must be one of {', '.join(sorted(_BUTTON_SUBTYPES))}")
+    if subtype == "url":
+        _text_value(key, value)
+    elif subtype == "COPY_CODE":
+        code = value.get("coupon_code")
+        if value.get("type") != "coupon_code" or not isinstance(code, str) or not code:
+            raise Rejected(400, f"{key} must be {{type: coupon_code, coupon_code: <code>}}")
+        if len(code) > COUPON_LIMIT:
+            raise Rejected(400, f"{key} coupon_code is longer than {COUPON_LIMIT} characters")
+
+
+def _body_variables(template: dict[str, Any]) -> int:
+    for component in template.get("components") or ():
+        if isinstance(component, dict) and str(component.get("type", "")).upper() == "BODY":
+            return len(set(_PLACEHOLDER.findall(str(component.get("text", "")))))
+    return 0
 
 
 def _integrated_number(body: dict[str, Any]) -> str:

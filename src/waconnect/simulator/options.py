@@ -105,6 +105,9 @@ class SimulatorOptions:
     # Numbers that are not on WhatsApp: refused by the single and generic endpoints, failed
     # (131026 / 1002) by report on the bulk endpoint, as MSG91 does.
     invalid_numbers: frozenset[str] = frozenset()
+    # Refuse (132000) a bulk send whose body values do not match the catalogued template's
+    # variables. Off by default: the catalogue often lists only what an import test needs.
+    check_parameter_counts: bool = False
     # Memory bound of the message log (oldest tenth dropped past it).
     max_logged_messages: int = 2_000_000
 
@@ -129,7 +132,7 @@ class SimulatorOptions:
             or self.callback_retries < 0
         ):
             raise ValueError("callback_retries must be a non-negative integer")
-        for name in ("callbacks", "msg91_batch"):
+        for name in ("callbacks", "msg91_batch", "check_parameter_counts"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false")
         if self.seed is not None and (

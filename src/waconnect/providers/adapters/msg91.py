@@ -79,6 +79,10 @@ UNVERIFIED: list[str] = [
     "msg91 session: interactive as content_type interactive + WhatsApp's interactive object "
     "(B3 [I])",
     "msg91 session: media as content_type <type> + attachment_url/caption/filename (B3 [U])",
+    "msg91 session: location as content_type location + WhatsApp's location object "
+    "{latitude, longitude, name, address} (B3 [U])",
+    "msg91 session: lists as content_type interactive + WhatsApp's list object, built from the "
+    "reply-button sample (B3 [I] shows buttons only)",
     "msg91 session: success answer carries data.message_uuid (B3 [I])",
     "msg91 errors: 401 with apiError 201 (bad authkey) / 418 (IP not whitelisted) (B7 [I])",
     "msg91 webhook: `direction`/`eventName` encoding of inbound vs outbound (B5 [U])",
@@ -347,6 +351,16 @@ def _session_payload(endpoint: ProviderEndpoint, item: SessionSend) -> dict[str,
         return payload
     if kind == "interactive":
         payload["interactive"] = _interactive(content.get("interactive") or {})
+        return payload
+    if kind == "location":
+        location = content.get("location") or {}
+        # unverified: B3 has no location sample; WhatsApp's location object under content_type
+        # location, like the text and interactive shapes.
+        payload["location"] = {
+            key: location[key]
+            for key in ("latitude", "longitude", "name", "address")
+            if location.get(key) is not None
+        }
         return payload
     if kind in ("image", "video", "document", "audio"):
         if not SESSION_MEDIA_ENABLED:
