@@ -348,9 +348,12 @@ def parse_graph(definition: Any) -> Graph:
         exits = _normalize_exits(node_id, raw, problems)
         wanted = _exits_for(node_id, raw, problems)
         _check_config(node_id, raw, problems)
+        # A send may also name where a profile goes when its message cannot be sent
+        # (missing variable, frequency cap...); without it the profile goes on via "next".
+        optional = ["not_sent"] if raw["type"] in ("send_template", "send_session") else []
         for name in exits:
-            if name not in wanted:
-                allowed = ", ".join(wanted) or "none (an exit node ends the journey)"
+            if name not in wanted and name not in optional:
+                allowed = ", ".join(wanted + optional) or "none (an exit node ends the journey)"
                 problems[f"{where}.exits.{name}"] = (
                     f"{raw['type']} has no exit {name!r}; its exits: {allowed}"
                 )
