@@ -1,0 +1,291 @@
+"""Campaigns through real processes and the simulator over loopback HTTP: faults, kill -9,
+pause. The 10,000-profile fault run is SQLite-only (PostgreSQL runs a 2,000-profile variant) to
+keep the suite inside its time budget."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from waconnect.testing.processes import run_cli
+from waconnect.testing.stack import Stack, wait_until
+
+pytestmark = pytest.mark.slow
+
+MAPPING = {"body.1": {"attribute": "first_name"}, "body.2": {"literal": "A-1"}}
+THROTTLE_CODES = ("http:429", "generic:1004", "generic:1005")
+
+
+def _profiles(stack: Stack, count: int) -> int:
+    with stack.api as api:
+        for start in range(0, count, 1000):
+            rows = [
+                {
+                    "identity": f"u{n}",
+                    "phone": str(919800000000 + n),
+                    "attributes": {"first_name": f"P{n}"},
+                }
+                for n in range(start, min(start + 1000, count))
+            ]
+            answer = api.post("/profiles/batch", json={"profiles": rows})
+            assert answer.status_code == 200 and answer.json()["rejected"] == 0, answer.text
+        made = api.post("/segments", json={"name": "everyone", "definition": {"all": []}})
+        assert made.status_code == 201, made.text
+        return int(made.json()["id"])
+
+
+def _campaign(stack: Stack, provider: dict[str, Any], segment_id: int) -> int:
+    with stack.api as api:
+        templates = api.get(f"/providers/{provider['id']}/templates").json()
+        made = api.post(
+            "/campaigns",
+            json={
+                "name": "e2e",
+                "provider_id": provider["id"],
+                "template_id": templates[0]["id"],
+                "variables": MAPPING,
+                "audience": {"segment_id": segment_id},
+            },
+        )
+        assert made.status_code == 201, made.text
+        return int(made.json()["id"])
+
+
+def _show(stack: Stack, campaign_id: int) -> dict[str, Any]:
+    with stack.api as api:
+        answer = api.get(f"/campaigns/{campaign_id}")
+        assert answer.status_code == 200, answer.text
+        return dict(answer.json())
+
+
+def _sum(stats: dict[str, Any]) -> int:
+    return (
+        stats["control"]
+        + sum(stats["skipped"].values())
+        + stats["queued"]
+        + stats["unknown"]
+        + stats["sent"]
+        + stats["delivered"]
+        + stats["read"]
+        + sum(stats["failed"].values())
+        + stats["expired"]
+        + stats["cancelled"]
+    )
+
+
+def _settled(stack: Stack, campaign_id: int) -> bool:
+    shown = _show(stack, campaign_id)
+    stats = shown["stats"]
+    return (
+        shown["status"] == "completed"
+        and stats["sent"] == 0
+        and stack.sim_stats()["callbacks_pending"] == 0
+    )
+
+
+def _start(stack: Stack, campaign_id: int) -> None:
+    with stack.api as api:
+        answer = api.post(f"/campaigns/{campaign_id}/start")
+        assert answer.status_code == 200, answer.text
+
+
+@pytest.fixture
+def size(db_url: str) -> int:
+    return 10_000 if db_url.startswith("sqlite") else 2_000
+
+
+def test_faults_add_up_exactly_and_match_the_simulator(make_stack, size: int) -> None:
+    stack = make_stack(
+        "--latency-ms",
+        "2",
+        "--ratio-5xx",
+        "0.05",
+        "--ratio-429",
+        "0.1",
+        "--ratio-timeout",
+        "0.01",
+        "--timeout-delay-s",
+        "1",
+        "--fail-ratio",
+        "0.03",
+        "--report-delay-ms",
+        "5",
+        "--seed",
+        "17",
+        WACONNECT_HTTP_TIMEOUT_SECONDS="0.5",
+    )
+    stack.create_key()
+    stack.start_server()
+    provider = stack.add_provider(max_concurrency=100)
+    campaign_id = _campaign(stack, provider, _profiles(stack, size))
+    _start(stack, campaign_id)
+
+    wait_until(lambda: _settled(stack, campaign_id), 150, "the campaign to complete and settle")
+    stats = _show(stack, campaign_id)["stats"]
+    sim = stack.sim_stats()
+    assert stats["targeted"] == size and _sum(stats) == size
+    assert sim["duplicates"] == 0
+    assert sim["faults_429"] > 0 and sim["faults_5xx"] > 0
+    # Throttling delayed messages but failed none.
+    assert not any(code in stats["failed"] for code in THROTTLE_CODES), stats["failed"]
+    # The simulator's own count: every message it accepted is delivered, read, or failed by
+    # its report (the generic report codes); the rest never reached it or are in doubt.
+    reported_failures = sum(
+        n for code, n in stats["failed"].items() if code.startswith("generic:10")
+    )
+    assert sim["messages_accepted"] == stats["delivered"] + stats["read"] + reported_failures
+
+
+def _crash_campaign(stack: Stack, total: int, kills: int) -> int:
+    stack.start_worker()
+    provider = stack.add_provider(max_concurrency=50)
+    campaign_id = _campaign(stack, provider, _profiles(stack, total))
+    _start(stack, campaign_id)
+    for n in range(kills):
+        # Kill once some of it went out, and again further on.
+        mark = (n + 1) * total // (kills + 2)
+        wait_until(
+            lambda mark=mark: stack.sim_stats()["messages_accepted"] >= mark,
+            60,
+            "part of the campaign to go out",
+        )
+        stack.workers[-1].kill()
+        stack.start_worker()
+    return campaign_id
+
+
+def test_kill_9_under_hold_resumes_and_sends_none_twice(make_stack) -> None:
+    stack = make_stack(
+        "--latency-ms",
+        "10",
+        "--report-delay-ms",
+        "20",
+        "--seed",
+        "3",
+        WACONNECT_CAMPAIGN_CHUNK_SIZE="100",
+    )
+    stack.create_key()
+    stack.start_server("--no-worker")
+    campaign_id = _crash_campaign(stack, 3000, kills=2)
+    wait_until(lambda: _settled(stack, campaign_id), 120, "the campaign to complete")
+    stats = _show(stack, campaign_id)["stats"]
+    assert stats["targeted"] == 3000 and _sum(stats) == 3000
+    assert stack.sim_stats()["duplicates"] == 0
+    assert stats["delivered"] + stats["read"] + stats["unknown"] == 3000
+
+
+def test_kill_9_under_resend_reaches_everyone_exactly_once(make_stack) -> None:
+    stack = make_stack(
+        "--latency-ms",
+        "10",
+        "--report-delay-ms",
+        "20",
+        "--seed",
+        "5",
+        WACONNECT_TEST_CONTROLS="1",
+        WACONNECT_CAMPAIGN_CHUNK_SIZE="100",
+    )
+    stack.create_key()
+    stack.start_server("--no-worker")
+    with stack.api as api:
+        patched = api.patch(
+            "/workspace", json={"in_doubt_policy": "resend", "in_doubt_wait_minutes": 1}
+        )
+        assert patched.status_code == 200, patched.text
+    campaign_id = _crash_campaign(stack, 3000, kills=2)
+    wait_until(lambda: _show(stack, campaign_id)["status"] == "completed", 120, "completion")
+    with stack.api as api:
+        moved = api.post(
+            str(api.base_url.copy_with(path="/_test/clock")), json={"advance_seconds": 120}
+        )
+        assert moved.status_code == 200, moved.text
+
+    def everyone() -> bool:
+        stats = _show(stack, campaign_id)["stats"]
+        return stats["delivered"] + stats["read"] == 3000
+
+    wait_until(everyone, 120, "every recipient to be delivered")
+    assert stack.sim_stats()["duplicates"] == 0
+    assert stack.sim_stats()["messages_accepted"] == 3000
+    assert _show(stack, campaign_id)["stats"]["targeted"] == 3000
+
+
+def _probe(stack: Stack, provider: dict[str, Any]) -> None:
+    """One API message through the same provider, waited for until the simulator has it."""
+    before = stack.sim_stats()["messages_accepted"]
+    stack.send(provider["id"], 1, first_phone=917000000000 + before)
+    wait_until(
+        lambda: (
+            stack.sim_stats()["messages_accepted"] == before + 1
+            or stack.sim_stats()["messages_accepted"] > before
+        ),
+        30,
+        "the probe to arrive",
+    )
+
+
+def test_pause_holds_and_resume_finishes(make_stack) -> None:
+    stack = make_stack("--latency-ms", "20", "--report-delay-ms", "5", "--seed", "9")
+    stack.create_key()
+    stack.start_server()
+    provider = stack.add_provider(max_concurrency=30)
+    campaign_id = _campaign(stack, provider, _profiles(stack, 3000))
+    _start(stack, campaign_id)
+    wait_until(lambda: stack.sim_stats()["messages_accepted"] >= 300, 60, "sending to begin")
+    with stack.api as api:
+        paused = api.post(f"/campaigns/{campaign_id}/pause")
+        assert paused.status_code == 200 and paused.json()["status"] == "paused", paused.text
+    # A probe queued after the pause is claimed behind anything already claimed: once it has
+    # arrived, every request of the campaign that was in flight (or claimed) is over.
+    _probe(stack, provider)
+    held = stack.sim_stats()["messages_accepted"]
+    _probe(stack, provider)
+    assert stack.sim_stats()["messages_accepted"] == held + 1  # the probe, nothing else
+    stats = _show(stack, campaign_id)["stats"]
+    assert stats["queued"] > 0
+    with stack.api as api:
+        resumed = api.post(f"/campaigns/{campaign_id}/resume")
+        assert resumed.status_code == 200, resumed.text
+    wait_until(lambda: _settled(stack, campaign_id), 120, "the campaign to finish")
+    stats = _show(stack, campaign_id)["stats"]
+    assert stats["delivered"] + stats["read"] == 3000 and _sum(stats) == 3000
+    assert stack.sim_stats()["duplicates"] == 0
+
+
+def test_cli_creates_starts_and_follows(make_stack) -> None:
+    stack = make_stack("--latency-ms", "1", "--seed", "2")
+    stack.create_key()
+    stack.start_server()
+    provider = stack.add_provider(max_concurrency=30)
+    _profiles(stack, 50)
+    with stack.api as api:
+        template_id = api.get(f"/providers/{provider['id']}/templates").json()[0]["id"]
+    made = run_cli(
+        "campaigns",
+        "create",
+        "--name",
+        "cli",
+        "--template",
+        str(template_id),
+        "--provider",
+        str(provider["id"]),
+        "--segment",
+        "1",
+        "--map",
+        "body.1=attribute:first_name",
+        "--map",
+        "body.2=literal:A-1",
+        env=stack.env,
+    )
+    assert made.returncode == 0, made.stderr
+    campaign_id = made.stdout.strip()
+    started = run_cli("campaigns", "start", campaign_id, env=stack.env)
+    assert started.returncode == 0 and "running" in started.stdout, started.stderr
+    followed = run_cli(
+        "campaigns", "show", campaign_id, "--follow", "--every", "0.2", env=stack.env
+    )
+    assert followed.returncode == 0, followed.stderr
+    assert "completed" in followed.stdout and "targeted 50" in followed.stdout
+    missing = run_cli("campaigns", "pause", "999", env=stack.env)
+    assert missing.returncode == 1 and missing.stderr.startswith("error: campaign 999 not found")
