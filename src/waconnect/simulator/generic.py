@@ -36,6 +36,8 @@ _HEADER_TYPES = frozenset({"text", "image", "video", "file", "document", "audio"
 _MEDIA_TYPES = frozenset({"image", "video", "file", "document", "audio"})
 _FREEFORM_TYPES = frozenset({"text", "location", *_MEDIA_TYPES})
 _MAX_CARDS = 10
+# A2.2's button subTypes.
+_BUTTON_SUBTYPES = frozenset({"dynamicUrl", "staticUrl", "callPhone", "copy_code", "quickReply"})
 
 
 def failure(code: int, message: str) -> web.Response:
@@ -232,6 +234,8 @@ def _check_button(component: dict[str, Any], quick_replies: list[tuple[str, str]
     sub_type = component.get("subType")
     if not isinstance(sub_type, str) or not sub_type:
         raise Rejected(INVALID_TEMPLATE, "button subType is required")
+    if sub_type not in _BUTTON_SUBTYPES:
+        raise Rejected(INVALID_TEMPLATE, f"unknown button subType {sub_type!r}")
     parameters = component.get("parameters", [])
     _check_parameters(parameters, "button")
     if sub_type == "quickReply":
@@ -261,8 +265,11 @@ def _check_parameters(parameters: Any, where: str) -> None:
     for parameter in parameters:
         if not isinstance(parameter, dict) or not isinstance(parameter.get("type"), str):
             raise Rejected(INVALID_TEMPLATE, f"{where} parameters must be objects with a type")
-        if parameter["type"] == "text" and not isinstance(parameter.get("text"), str):
-            raise Rejected(INVALID_TEMPLATE, f"{where} text parameter needs a text string")
+        if parameter["type"] == "text" and (
+            not isinstance(parameter.get("text"), str) or not parameter["text"].strip()
+        ):
+            # WhatsApp refuses an empty parameter value.
+            raise Rejected(INVALID_TEMPLATE, f"{where} text parameter needs a non-empty text")
 
 
 def _check_custom_props(custom: Any) -> None:
