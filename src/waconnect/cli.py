@@ -15,6 +15,7 @@ import typer
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from waconnect.campaigns.cli import campaigns_app
+from waconnect.journeys.cli import journeys_app
 from waconnect.runtime import Runtime
 from waconnect.settings import Settings
 from waconnect.web.errors import ApiError
@@ -38,6 +39,7 @@ app.add_typer(profiles_app, name="profiles")
 templates_app = typer.Typer(help="Templates: test sends.", no_args_is_help=True)
 app.add_typer(templates_app, name="templates")
 app.add_typer(campaigns_app, name="campaigns")
+app.add_typer(journeys_app, name="journeys")
 
 T = TypeVar("T")
 
