@@ -48,6 +48,8 @@ from waconnect.messaging.models import Attempt, CallbackRecord, Message, Message
 from waconnect.messaging.retry import RetryPolicy
 from waconnect.messaging.service import wake_dispatcher
 from waconnect.messaging.states import Status, failure_allowed, forward_move
+from waconnect.profiles import events as system_events
+from waconnect.profiles.events import SystemEvent, failure_properties, record_system_events
 from waconnect.providers.adapters import CallbackParseError, get_adapter
 from waconnect.providers.adapters.base import (
     DeliveryReport,
@@ -1025,6 +1027,9 @@ async def apply_delivery_reports(
 
     unmatched: dict[int, int] = {}
     events: list[dict[str, Any]] = []
+    # The profiles' side (WhatsApp Sent / Delivered / ...), recorded with one call per batch.
+    profile_events: list[SystemEvent] = []
+    once: set[tuple[int, str]] = set()
     # The time a move sets on its message: when the batch's newest report arrived (live, the
     # others came a fraction of a second before). One time lets one UPDATE move every message
     # that did the same thing; each event keeps the time its own report came.
@@ -1041,7 +1046,11 @@ async def apply_delivery_reports(
         error = None
         if status == Status.FAILED:
             error = report.error or _UNKNOWN_FAILURE
+        reached = (state.has_sent, state.has_delivered, state.has_read)
         effect = _apply_report(state, target, status, error, moved_at)
+        _add_profile_events(
+            profile_events, once, state, reached, status, effect, report, error, pending
+        )
         events.append(
             {
                 "message_id": target.message_id,
@@ -1076,7 +1085,57 @@ async def apply_delivery_reports(
         values["updated_at"] = now
         for chunk in _chunks(ids):
             await session.execute(update(MESSAGES).where(MESSAGES.c.id.in_(chunk)).values(values))
+    await record_system_events(session, None, profile_events)
     return unmatched
+
+
+# The message times a report may set, in the order of _State's flags, and their events.
+_TIME_EVENTS = (
+    (Status.SENT, system_events.SENT),
+    (Status.DELIVERED, system_events.DELIVERED),
+    (Status.READ, system_events.READ),
+)
+
+
+def _add_profile_events(
+    into: list[SystemEvent],
+    once: set[tuple[int, str]],
+    state: _State,
+    reached: tuple[bool, bool, bool],
+    status: str,
+    effect: str,
+    report: DeliveryReport,
+    error: ProviderError | None,
+    pending: Pending,
+) -> None:
+    """The profile events of one applied report: the status it moved the message to (or found
+    it in), every time it set on the message (a read report without a delivered one before it
+    says the message was delivered too), a failure that failed the message, a counted click."""
+    at = pending.received_at
+    if effect == "counted":
+        url = report.extra.get("url")
+        properties = {"url": url} if isinstance(url, str) else {}
+        into.append(
+            SystemEvent(system_events.CLICKED, at, message_id=state.id, properties=properties)
+        )
+        return
+    names: list[str] = []
+    if status == Status.FAILED:
+        if effect == "moved":
+            names.append(system_events.FAILED)
+    elif effect in ("moved", "duplicate"):
+        now = (state.has_sent, state.has_delivered, state.has_read)
+        names.extend(
+            name
+            for (reported, name), was, is_now in zip(_TIME_EVENTS, reached, now, strict=True)
+            if reported == status or (is_now and not was)
+        )
+    for name in names:
+        if (state.id, name) in once:
+            continue
+        once.add((state.id, name))
+        properties = failure_properties(error) if name == system_events.FAILED else {}
+        into.append(SystemEvent(name, at, message_id=state.id, properties=properties))
 
 
 def _apply_report(

@@ -45,6 +45,7 @@ from waconnect.messaging.journal import Journal
 from waconnect.messaging.models import Attempt, Message, Worker
 from waconnect.messaging.retry import Fail, RetryPolicy
 from waconnect.messaging.states import Status
+from waconnect.profiles.events import record_send_outcomes
 from waconnect.providers.adapters import (
     OutboundItem,
     ProviderAdapter,
@@ -764,6 +765,8 @@ class Dispatcher:
                     for f in doubtful
                 ],
             )
+        # WhatsApp Sent / Failed on the profiles the messages went to (profiles/events.py).
+        await record_send_outcomes(session, finishes)
 
     # --- sweeps: expiry, dead workers, the in-doubt wait ---
 

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from waconnect.messaging import service
 from waconnect.messaging.models import Attempt, Contact, ContactWindow, InboundRecord, Message
 from waconnect.phones import InvalidPhone, normalize_phone
+from waconnect.profiles.events import REPLIED, SystemEvent, record_system_events
 from waconnect.providers.adapters.base import InboundMessage
 from waconnect.providers.models import ProviderConfig
 from waconnect.runtime import Runtime
@@ -119,6 +120,8 @@ async def apply_inbound(session: AsyncSession, runtime: Runtime, batch: Sequence
     replied_to = await _replied_messages(session, flat)
 
     records: list[dict[str, Any]] = []
+    # Whether each record's sender has a profile (is tracked): only those get an event.
+    tracked: list[bool] = []
     windows: dict[tuple[int, int], datetime] = {}
     replies: dict[int, int] = {}
     auto_replies: dict[int, list[tuple[int, service.NewMessage]]] = {}
@@ -195,21 +198,15 @@ async def apply_inbound(session: AsyncSession, runtime: Runtime, batch: Sequence
                 "auto_reply_message_id": None,
             }
         )
+        tracked.append(contact.profile_id is not None)
 
     for workspace_id, rows in auto_replies.items():
         ids = await service.enqueue(session, runtime, workspace_id, [row for _i, row in rows])
         for (index, _row), message_id in zip(rows, ids, strict=True):
             records[index]["auto_reply_message_id"] = message_id
 
-    insert = _insert(session)
-    await session.execute(
-        insert(INBOUND).on_conflict_do_nothing(
-            index_elements=["provider_id", "event_id"],
-            index_where=text("event_id IS NOT NULL"),
-        ),
-        records,
-    )
-    upsert = insert(WINDOWS)
+    await _store_records(session, records, tracked)
+    upsert = _insert(session)(WINDOWS)
     await session.execute(
         upsert.on_conflict_do_update(
             index_elements=["contact_id", "provider_id"],
@@ -251,6 +248,49 @@ async def apply_inbound(session: AsyncSession, runtime: Runtime, batch: Sequence
             [{"b_id": message_id, "b_n": n} for message_id, n in sorted(replies.items())],
         )
     return bool(auto_replies)
+
+
+async def _store_records(
+    session: AsyncSession, records: list[dict[str, Any]], tracked: list[bool]
+) -> None:
+    """Insert the inbound records; a tracked sender's reply also becomes ``WhatsApp Replied``
+    on its profile, naming the stored record (so its id is read back for those only)."""
+    statement = _insert(session)(INBOUND).on_conflict_do_nothing(
+        index_elements=["provider_id", "event_id"],
+        index_where=text("event_id IS NOT NULL"),
+    )
+    untracked = [record for record, known in zip(records, tracked, strict=True) if not known]
+    if untracked:
+        await session.execute(statement, untracked)
+    replies = [record for record, known in zip(records, tracked, strict=True) if known]
+    if not replies:
+        return
+    # Duplicates were dropped before (_without_duplicates): every row is inserted, in order.
+    result = await session.execute(
+        statement.returning(INBOUND.c.id, sort_by_parameter_order=True), replies
+    )
+    ids = list(result.scalars())
+    await record_system_events(
+        session,
+        None,
+        [
+            SystemEvent(
+                REPLIED,
+                record["received_at"],
+                contact_id=record["contact_id"],
+                message_id=record["reply_to_message_id"],
+                properties={
+                    "text": record["text"],
+                    "type": record["type"],
+                    "button_payload": record["button_payload"],
+                    "button_text": record["button_text"],
+                    "inbound_id": inbound_id,
+                    "provider_id": record["provider_id"],
+                },
+            )
+            for record, inbound_id in zip(replies, ids, strict=True)
+        ],
+    )
 
 
 def _payload(message: InboundMessage) -> dict[str, Any]:
@@ -370,6 +410,10 @@ class InboundOut(BaseModel):
     id: int
     provider_id: int
     contact_id: int
+    profile_id: int | None = Field(
+        default=None,
+        description="the profile the sender's number links to now; null: an untracked sender",
+    )
     from_phone: str = Field(alias="from", description="the sender, E.164 digits without +")
     type: str = Field(
         description="text, button, interactive, image, video, audio, document, "
@@ -412,12 +456,13 @@ async def window_open_until(
     return None if last is None else last + WINDOW
 
 
-def to_out(record: InboundRecord) -> InboundOut:
+def to_out(record: InboundRecord, profile_id: int | None = None) -> InboundOut:
     return InboundOut.model_validate(
         {
             "id": record.id,
             "provider_id": record.provider_id,
             "contact_id": record.contact_id,
+            "profile_id": profile_id,
             "from": record.from_phone,
             "type": record.type,
             "text": record.text,
@@ -442,9 +487,18 @@ async def list_inbound(
     kind: str | None,
     cursor: str | None,
     limit: int,
+    tracked: bool | None = None,
 ) -> InboundPage:
-    """Newest first; ``next_cursor`` continues where this page ended."""
-    query = select(InboundRecord).where(InboundRecord.workspace_id == workspace_id)
+    """Newest first; ``next_cursor`` continues where this page ended. ``tracked``: only
+    senders a profile links to (True) or only untracked senders (False)."""
+    query = (
+        select(InboundRecord, Contact.profile_id)
+        .join(Contact, Contact.id == InboundRecord.contact_id)
+        .where(InboundRecord.workspace_id == workspace_id)
+    )
+    if tracked is not None:
+        linked = Contact.profile_id.is_not(None)
+        query = query.where(linked if tracked else ~linked)
     if provider_id is not None:
         query = query.where(InboundRecord.provider_id == provider_id)
     if from_phone:
@@ -467,10 +521,11 @@ async def list_inbound(
                 fields={"cursor": "use the next_cursor of the previous page"},
             )
         query = query.where(InboundRecord.id < int(cursor))
-    rows = list(await session.scalars(query.order_by(InboundRecord.id.desc()).limit(limit + 1)))
+    result = await session.execute(query.order_by(InboundRecord.id.desc()).limit(limit + 1))
+    rows = [(record, profile_id) for record, profile_id in result.all()]
     more = len(rows) > limit
     rows = rows[:limit]
     return InboundPage(
-        items=[to_out(row) for row in rows],
-        next_cursor=str(rows[-1].id) if more and rows else None,
+        items=[to_out(record, profile_id) for record, profile_id in rows],
+        next_cursor=str(rows[-1][0].id) if more and rows else None,
     )

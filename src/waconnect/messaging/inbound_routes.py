@@ -24,9 +24,13 @@ async def list_inbound(
     type: Annotated[
         str | None, Query(max_length=20, description="text, button, image, ...")
     ] = None,
+    tracked: Annotated[
+        bool | None,
+        Query(description="true: senders a profile links to; false: untracked senders"),
+    ] = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> InboundPage:
     return await inbound.list_inbound(
-        session, principal.workspace_id, provider_id, from_, type, cursor, limit
+        session, principal.workspace_id, provider_id, from_, type, cursor, limit, tracked
     )

@@ -12,7 +12,7 @@ import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from pydantic import ValidationError
 from sqlalchemy import select, text
@@ -31,6 +31,7 @@ from waconnect.profiles.service import (
     dialect_insert,
     plan_each_run,
 )
+from waconnect.providers.errors import ProviderError
 from waconnect.runtime import Runtime
 from waconnect.workspaces.service import get_workspace, settings_of
 
@@ -101,7 +102,12 @@ async def record_system_events(
     found a profile. Events of numbers without a profile are not kept (an event is something a
     profile did). Sent / Delivered / Read / Failed are kept once per message however often
     they are reported; Replied and Clicked every time. ``workspace_id`` None: each event goes
-    to its profile's workspace (a callbacks batch may span workspaces)."""
+    to its profile's workspace (a callbacks batch may span workspaces).
+
+    The message loop calls this for every batch it applies, mostly about numbers without a
+    profile: that case costs one indexed query (messages joined to the profiles of their
+    contacts) and nothing else.
+    """
     if not events:
         return 0
     by_message = await _message_targets(
@@ -110,35 +116,37 @@ async def record_system_events(
     by_contact = await _contact_profiles(
         session, {e.contact_id for e in events if e.contact_id is not None}
     )
-    rows: list[dict[str, Any]] = []
+    owners = await _live_profiles(
+        session, {e.profile_id for e in events if e.profile_id is not None}
+    )
+    owners.update(by_contact.values())
+    owners.update((pid, workspace) for pid, workspace, _props in by_message.values())
+    kept: list[dict[str, Any]] = []
     for event in events:
         properties = dict(event.properties)
         profile_id = event.profile_id
         if profile_id is None and event.contact_id is not None:
-            profile_id = by_contact.get(event.contact_id)
+            found = by_contact.get(event.contact_id)
+            profile_id = found[0] if found is not None else None
         if event.message_id is not None:
             properties.setdefault("message_id", event.message_id)
             target = by_message.get(event.message_id)
             if target is not None:
                 profile_id = profile_id or target[0]
-                properties.update({k: v for k, v in target[1].items() if v is not None})
-        if profile_id is not None:
-            rows.append(
-                {
-                    "profile_id": profile_id,
-                    "name": event.name,
-                    "ts": event.ts,
-                    "properties": properties,
-                    "message_id": event.message_id,
-                }
-            )
-    owners = await _live_profiles(session, {row["profile_id"] for row in rows})
-    kept = [
-        {**row, "workspace_id": owners[row["profile_id"]]}
-        for row in rows
-        if row["profile_id"] in owners
-        and (workspace_id is None or owners[row["profile_id"]] == workspace_id)
-    ]
+                properties.update({k: v for k, v in target[2].items() if v is not None})
+        owner = owners.get(profile_id) if profile_id is not None else None
+        if owner is None or (workspace_id is not None and owner != workspace_id):
+            continue
+        kept.append(
+            {
+                "workspace_id": owner,
+                "profile_id": profile_id,
+                "name": event.name,
+                "ts": event.ts,
+                "properties": properties,
+                "message_id": event.message_id,
+            }
+        )
     if kept:
         insert = dialect_insert(session)
         await session.execute(
@@ -151,39 +159,85 @@ async def record_system_events(
     return len(kept)
 
 
+class SendOutcome(Protocol):
+    """What the dispatcher knows when a provider answered an attempt (its ``Finish``)."""
+
+    @property
+    def message_id(self) -> int: ...
+    @property
+    def outcome(self) -> str: ...
+    @property
+    def at(self) -> datetime: ...
+    @property
+    def error(self) -> ProviderError | None: ...
+
+
+async def record_send_outcomes(session: AsyncSession, outcomes: Sequence[SendOutcome]) -> int:
+    """The provider's answer to a send, in the dispatcher's transaction: accepted makes the
+    message ``sent`` (``WhatsApp Sent``), rejected makes it ``failed`` (``WhatsApp Failed``).
+    Reports of the same statuses later add nothing (once per message)."""
+    events: list[SystemEvent] = []
+    for finish in outcomes:
+        if finish.outcome == "accepted":
+            events.append(SystemEvent(SENT, finish.at, message_id=finish.message_id))
+        elif finish.outcome == "rejected":
+            events.append(
+                SystemEvent(
+                    FAILED,
+                    finish.at,
+                    message_id=finish.message_id,
+                    properties=failure_properties(finish.error),
+                )
+            )
+    return await record_system_events(session, None, events)
+
+
+def failure_properties(error: ProviderError | None) -> dict[str, Any]:
+    if error is None:
+        return {}
+    return {"error_code": error.code, "error_title": error.title}
+
+
 async def _message_targets(
     session: AsyncSession, message_ids: set[int]
-) -> dict[int, tuple[int, dict[str, Any]]]:
-    """message id -> (profile id, what the event should say about the message)."""
-    found: dict[int, tuple[int, dict[str, Any]]] = {}
+) -> dict[int, tuple[int, int, dict[str, Any]]]:
+    """message id -> (profile id, its workspace, what the event should say about the message),
+    for messages whose number has a live profile."""
+    found: dict[int, tuple[int, int, dict[str, Any]]] = {}
     for chunk in chunks(sorted(message_ids), IN_CLAUSE):
         rows = await session.execute(
             select(
                 MESSAGES.c.id,
-                CONTACTS.c.profile_id,
+                PROFILES.c.id,
+                PROFILES.c.workspace_id,
                 MESSAGES.c.template_id,
                 MESSAGES.c.campaign_id,
             )
             .join(CONTACTS, CONTACTS.c.id == MESSAGES.c.contact_id)
-            .where(MESSAGES.c.id.in_(chunk), CONTACTS.c.profile_id.is_not(None))
+            .join(PROFILES, PROFILES.c.id == CONTACTS.c.profile_id)
+            .where(MESSAGES.c.id.in_(chunk), PROFILES.c.erased_at.is_(None))
         )
-        for message_id, profile_id, template_id, campaign_id in rows:
+        for message_id, profile_id, workspace, template_id, campaign_id in rows:
             found[message_id] = (
                 profile_id,
+                workspace,
                 {"template_id": template_id, "campaign_id": campaign_id},
             )
     return found
 
 
-async def _contact_profiles(session: AsyncSession, contact_ids: set[int]) -> dict[int, int]:
-    found: dict[int, int] = {}
+async def _contact_profiles(
+    session: AsyncSession, contact_ids: set[int]
+) -> dict[int, tuple[int, int]]:
+    """contact id -> (profile id, its workspace), for contacts linked to a live profile."""
+    found: dict[int, tuple[int, int]] = {}
     for chunk in chunks(sorted(contact_ids), IN_CLAUSE):
         rows = await session.execute(
-            select(CONTACTS.c.id, CONTACTS.c.profile_id).where(
-                CONTACTS.c.id.in_(chunk), CONTACTS.c.profile_id.is_not(None)
-            )
+            select(CONTACTS.c.id, PROFILES.c.id, PROFILES.c.workspace_id)
+            .join(PROFILES, PROFILES.c.id == CONTACTS.c.profile_id)
+            .where(CONTACTS.c.id.in_(chunk), PROFILES.c.erased_at.is_(None))
         )
-        found.update({contact_id: profile_id for contact_id, profile_id in rows})
+        found.update({contact_id: (pid, workspace) for contact_id, pid, workspace in rows})
     return found
 
 
