@@ -409,6 +409,8 @@ def _button_value(key: str, value: dict[str, Any]) -> None:
 
 
 def _body_variables(template: dict[str, Any]) -> int:
+    if str(template.get("category", "")).upper() == "AUTHENTICATION":
+        return 1  # WhatsApp's preset text carries the one-time code
     for component in template.get("components") or ():
         if isinstance(component, dict) and str(component.get("type", "")).upper() == "BODY":
             return len(set(_PLACEHOLDER.findall(str(component.get("text", "")))))
