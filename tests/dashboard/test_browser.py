@@ -564,3 +564,56 @@ def test_profiles_import_segments_and_inbound(page: Page, live: Live) -> None:
     expect(row).to_contain_text("919812347001")
     expect(row).to_contain_text("Audience line")
     shot(page, "37-inbound")
+
+
+def test_create_and_run_a_small_campaign(page: Page, live: Live) -> None:
+    provider = _simulated_provider(live, "Campaign line", "918000000033")
+    with live.api() as api:
+        template = api.post(f"/providers/{provider['id']}/templates", json=DEMO_TEMPLATE)
+        assert template.status_code == 201, template.text
+        rows = [
+            {
+                "identity": f"camp-{n}",
+                "phone": f"+91 98123 480{n:02d}",
+                "attributes": {"tier": "gold"},
+            }
+            for n in range(4)
+        ]
+        made = api.post("/profiles/batch", json={"profiles": rows})
+        assert made.status_code == 200, made.text
+        segment = api.post(
+            "/segments",
+            json={"name": "Gold", "definition": {"attribute": "tier", "op": "eq", "value": "gold"}},
+        )
+        assert segment.status_code == 201, segment.text
+    log_in(page, live)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Campaigns").click()
+    page.get_by_role("link", name="New campaign").click()
+    page.get_by_label("Campaign name").fill("Gold offer")
+    page.get_by_label("Segment", exact=True).select_option(label="Gold")
+    page.get_by_label("Provider", exact=True).select_option(str(provider["id"]))
+    page.get_by_label("Template", exact=True).select_option(str(template.json()["id"]))
+    page.get_by_label("Variables").fill("body.1 = attribute:first_name | there\nbody.2 = G-7")
+    page.get_by_label("Quiet hours").select_option("ignore")
+    shot(page, "40-campaign-wizard")
+    page.get_by_role("button", name="Save draft and preview").click()
+    expect(page.locator(".notice")).to_contain_text("saved as a draft")
+    expect(page.locator("#preview-would-send")).to_have_text("4")
+    expect(page.locator("#campaign-preview")).to_contain_text("Hi there, order G-7 is on its way.")
+    shot(page, "41-campaign-preview")
+
+    page.get_by_role("button", name="Start campaign").click()
+    expect(page.locator(".notice")).to_contain_text("The campaign was started.")
+    # The page follows the campaign by itself until every message has its final status.
+    expect(page.locator("#funnel-delivered .count")).to_have_text("4")
+    expect(page.locator("#funnel-sent .count")).to_have_text("4")
+    expect(page.locator("#funnel-targeted .count")).to_have_text("4")
+    expect(page.locator("#funnel-failed .count")).to_have_text("0")
+    expect(page.locator("#campaign-live")).not_to_have_attribute("hx-get", re.compile("."))
+    expect(page.locator("#campaign-status")).to_have_text("completed")
+    page.reload()
+    expect(page.locator("#status-chart")).to_have_attribute("width", re.compile(r"\d+"))
+    shot(page, "42-campaign-live")
+    page.set_viewport_size({"width": 390, "height": 844})
+    shot(page, "42b-campaign-phone")
+    page.set_viewport_size({"width": 1280, "height": 900})

@@ -339,6 +339,21 @@ FIELD_LABELS = {
     "type": "Type",
     "email": "Email of a new user",
     "password": "Their first password",
+    "audience.kind": "Send to",
+    "audience.segment_id": "Segment",
+    "audience.phones": "Phone numbers",
+    "audience.identities": "Identities",
+    "template_id": "Template",
+    "variables": "Variables",
+    "variant_b.template_id": "Variant B template",
+    "variant_b.percent": "Variant B share",
+    "control_percent": "Control group",
+    "schedule.start_at": "Start at",
+    "schedule.cutoff_at": "Stop sending at",
+    "throttle_per_second": "Messages per second",
+    "target_cap": "Send to at most",
+    "goal.event": "Goal event",
+    "goal.hours": "Goal window",
 }
 
 

@@ -25,6 +25,7 @@ NAV: list[tuple[str, str]] = [
     ("/templates", "Templates"),
     ("/profiles", "Profiles"),
     ("/segments", "Segments"),
+    ("/campaigns", "Campaigns"),
     ("/messages", "Messages"),
     ("/settings", "Settings"),
 ]

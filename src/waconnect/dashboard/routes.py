@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 
 from waconnect.dashboard import (
+    campaigns_pages,
     connect_pages,
     home_page,
     login_pages,
@@ -26,6 +27,7 @@ def dashboard_router() -> APIRouter:
         templates_pages,
         profiles_pages,
         segments_pages,
+        campaigns_pages,
         messages_pages,
         settings_pages,
     )

@@ -96,7 +96,38 @@
     if (form) updateShown(form);
   });
 
+  // A campaign's statuses over time (Chart.js, vendored): refreshed while the campaign moves.
+  var COLORS = { sent: "#0b7a6e", delivered: "#2e7d32", read: "#1565c0", failed: "#b3261e" };
+  function drawChart(canvas) {
+    var chart = null;
+    function load() {
+      fetch(canvas.dataset.chartUrl, { credentials: "same-origin" })
+        .then(function (answer) { return answer.ok ? answer.json() : null; })
+        .then(function (data) {
+          if (!data) return;
+          var datasets = Object.keys(data.series).map(function (name) {
+            return { label: name, data: data.series[name], borderColor: COLORS[name], backgroundColor: COLORS[name], tension: 0.2, pointRadius: 0 };
+          });
+          if (chart) {
+            chart.data.labels = data.labels;
+            chart.data.datasets.forEach(function (set, i) { set.data = datasets[i].data; });
+            chart.update("none");
+          } else {
+            chart = new window.Chart(canvas, {
+              type: "line",
+              data: { labels: data.labels, datasets: datasets },
+              options: { responsive: true, maintainAspectRatio: false, animation: false, scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } }
+            });
+          }
+          if (document.querySelector("#campaign-live[hx-get]")) setTimeout(load, 3000);
+        });
+    }
+    load();
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    var canvas = document.querySelector("canvas[data-chart-url]");
+    if (canvas && window.Chart) drawChart(canvas);
     document.querySelectorAll("form").forEach(updateShown);
     var summary = document.querySelector("[data-autofocus]");
     if (summary) summary.focus();
