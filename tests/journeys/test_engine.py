@@ -6,6 +6,7 @@ Messages land in the outbox (no dispatcher here), which is what a journey sends.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 
 import httpx
@@ -247,3 +248,37 @@ async def test_api_trigger_enters_profiles_with_entry_rules(
     assert button["parameters"][0]["text"] == "o/A-7"
     again = await client.post(url, json={"profiles": [{"identity": "u0"}]}, headers=auth)
     assert again.json()["results"][0]["status"] == "already_inside"
+
+
+async def test_two_schedulers_share_the_timers_without_doing_one_twice(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    """Two workers' schedulers claim at the same time (SKIP LOCKED leases on PostgreSQL):
+    every due timer fires once, every profile gets its one message."""
+    from waconnect.journeys.scheduler import Scheduler
+
+    await add_provider(client, auth)
+    await add_profiles(client, auth, 200)
+    definition = abandoned_cart("Shared")
+    definition["trigger"] = {"type": "api"}
+    journey = await create_live(client, auth, definition)
+    for start in (0, 100):
+        entered = await client.post(
+            f"{JOURNEYS}/{journey['id']}/entries",
+            json={"profiles": [{"identity": f"u{n}"} for n in range(start, start + 100)]},
+            headers=auth,
+        )
+        assert entered.json()["entered"] == 100
+    await advance(client, HOUR)
+    first, second = Scheduler(runtime, "worker-a"), Scheduler(runtime, "worker-b")
+    first.batch = second.batch = 15
+    for _ in range(40):
+        fired = await asyncio.gather(first.process_due(), second.process_due())
+        if not any(fired):
+            break
+    assert first.fired + second.fired == 200
+    figures = await stats(client, auth, journey["id"])
+    assert figures["nodes"]["remind"]["exits"] == {"next": 200}
+    assert figures["nodes"]["wait_1d"]["waiting_now"] == 200
+    counts = await client.get("/api/v1/messages/counts", headers=auth)
+    assert sum(counts.json().values()) == 200

@@ -26,7 +26,7 @@ _graphs: dict[tuple[str, int], Graph] = {}
 
 async def version_graph(session: AsyncSession, version_id: int) -> Graph:
     """A published version's graph."""
-    key = (str(session.get_bind().url), version_id)
+    key = (str(session.get_bind().engine.url), version_id)
     graph = _graphs.get(key)
     if graph is None:
         version = await session.get(JourneyVersion, version_id)

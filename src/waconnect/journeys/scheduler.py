@@ -23,7 +23,7 @@ from typing import Any, cast
 
 import aiohttp
 import orjson
-from sqlalchemy import Table, delete, or_, select, update
+from sqlalchemy import Table, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from waconnect.journeys.engine import Engine, RunState, Signal, WebhookResult
@@ -146,7 +146,26 @@ class Scheduler:
             if not busy:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_every)
+                    await asyncio.wait_for(self._wake.wait(), await self._idle_for())
+
+    async def _idle_for(self) -> float:
+        """Sleep until the next timer is due (on the business clock), at most a poll round:
+        a timer fires on time instead of up to a round late."""
+        try:
+            async with self.runtime.sessions() as session:
+                live = select(JOURNEYS.c.id).where(JOURNEYS.c.status == "live")
+                next_due = await session.scalar(
+                    select(func.min(RUNS.c.due_at)).where(
+                        RUNS.c.due_at.is_not(None), RUNS.c.journey_id.in_(live)
+                    )
+                )
+        except Exception:
+            log.exception("reading the next due timer failed")
+            return self.poll_every
+        if next_due is None:
+            return self.poll_every
+        wait = (next_due - self.runtime.clock.now()).total_seconds()
+        return min(max(wait, 0.005), self.poll_every)
 
     async def tick(self) -> bool:
         """One round: entries waiting, then due runs. True when there was work."""

@@ -1,0 +1,265 @@
+"""Journeys benchmark: N profiles through a 4-node journey; timers fired per second and the lag
+between a timer's due time and its send.
+
+A real `waconnect serve` (API + worker in one process, SQLite by default, or the database
+given) and the simulator as another process (delivery reports off). The journey is
+``wait 1 h -> send template -> A/B split -> exit``, entered by API call. Phase 1 enters the
+profiles at a steady pace (``--rate`` a second), so their timers are due at that pace, one
+hour later. Phase 2 moves the business clock forward so that the first timer is due now: from
+then on timers fall due at ``--rate`` a second in real time, and the worker must fire them and
+the dispatcher send their messages. Figures are read from the database afterwards:
+
+- timers fired per second (first to last firing),
+- lag fire: the wait step's exit minus its due time (entry + 1 h),
+- lag send: the provider's acceptance of the message (``sent_at``) minus the due time.
+
+    .venv/bin/python bench/journeys.py [--profiles 100000] [--rate 1000] [--database-url URL]
+
+Ends with one JSON line of its figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from waconnect.testing.stack import Stack, start_simulator, wait_until
+
+WAIT_SECONDS = 3600
+TEMPLATE: dict[str, Any] = {
+    "name": "cart_reminder",
+    "language": "en",
+    "category": "MARKETING",
+    "status": "APPROVED",
+    "components": [
+        {
+            "type": "BODY",
+            "text": "Hi {{1}}, your cart is waiting.",
+            "example": {"body_text": [["Asha"]]},
+        }
+    ],
+}
+JOURNEY: dict[str, Any] = {
+    "name": "Bench: 4 nodes",
+    "trigger": {"type": "api"},
+    "rules": {"entry": "once"},
+    "start": "wait",
+    "nodes": {
+        "wait": {"type": "wait", "duration": WAIT_SECONDS, "next": "send"},
+        "send": {
+            "type": "send_template",
+            "template": {"name": "cart_reminder", "language": "en"},
+            "variables": {"body.1": {"attribute": "first_name"}},
+            "next": "split",
+        },
+        "split": {
+            "type": "branch",
+            "on": "ab_split",
+            "split": {"a": 50, "b": 50},
+            "exits": {"a": "end", "b": "end"},
+        },
+        "end": {"type": "exit"},
+    },
+}
+
+
+def parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--profiles", type=int, default=100_000)
+    parser.add_argument("--rate", type=int, default=1000, help="timers due per second")
+    parser.add_argument("--database-url", default=None, help="default: SQLite in a temp dir")
+    return parser.parse_args()
+
+
+def percentile(values: list[float], share: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def add_profiles(stack: Stack, count: int) -> None:
+    with stack.api as api:
+        for start in range(0, count, 1000):
+            rows = [
+                {
+                    "identity": f"b{n}",
+                    "phone": f"+9197{n:08d}",
+                    "attributes": {"first_name": f"C{n}"},
+                }
+                for n in range(start, min(count, start + 1000))
+            ]
+            answer = api.post("/profiles/batch", json={"profiles": rows})
+            assert answer.status_code == 200, answer.text
+
+
+def enter_paced(stack: Stack, journey_id: int, count: int, rate: int) -> float:
+    """Enter ``count`` profiles, ``rate`` a second (in calls of up to 1,000); returns the rate
+    actually achieved."""
+    # Small calls, often: the due times spread over each second as real timers do.
+    per_call = max(1, min(1000, rate // 10))
+    interval = per_call / rate
+    started = time.perf_counter()
+    with stack.api as api:
+        for call, start in enumerate(range(0, count, per_call)):
+            due = started + call * interval
+            pause = due - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+            targets = [{"identity": f"b{n}"} for n in range(start, min(count, start + per_call))]
+            answer = api.post(f"/journeys/{journey_id}/entries", json={"profiles": targets})
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["entered"] == len(targets), answer.text
+    return count / (time.perf_counter() - started)
+
+
+async def first_due(database_url: str, journey_id: int) -> Any:
+    engine = create_async_engine(database_url)
+    async with engine.connect() as connection:
+        entered = (
+            await connection.execute(
+                text("SELECT MIN(entered_at) FROM journey_runs WHERE journey_id = :j"),
+                {"j": journey_id},
+            )
+        ).scalar_one()
+    await engine.dispose()
+    return entered
+
+
+async def lags(database_url: str, journey_id: int) -> dict[str, Any]:
+    engine = create_async_engine(database_url)
+    query = text(
+        "SELECT w.entered_at, w.exited_at, m.sent_at FROM journey_steps w "
+        "JOIN journey_steps s ON s.run_id = w.run_id AND s.node = 'send' "
+        "JOIN messages m ON m.id = s.message_id "
+        "WHERE w.journey_id = :j AND w.node = 'wait'"
+    )
+    async with engine.connect() as connection:
+        rows = (await connection.execute(query, {"j": journey_id})).all()
+    await engine.dispose()
+
+    def as_time(value: Any) -> Any:
+        from datetime import UTC, datetime
+
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+    fire: list[float] = []
+    send: list[float] = []
+    fired_at: list[Any] = []
+    for entered, exited, sent in rows:
+        due = as_time(entered) + timedelta(seconds=WAIT_SECONDS)
+        fired = as_time(exited)
+        fired_at.append(fired)
+        fire.append((fired - due).total_seconds())
+        if sent is not None:
+            send.append((as_time(sent) - due).total_seconds())
+    span = (max(fired_at) - min(fired_at)).total_seconds() if fired_at else 0
+    return {
+        "timers": len(rows),
+        "timers_per_s": round(len(rows) / span) if span else None,
+        "lag_fire_p50_s": round(percentile(fire, 0.50), 3),
+        "lag_fire_p99_s": round(percentile(fire, 0.99), 3),
+        "lag_send_p50_s": round(percentile(send, 0.50), 3),
+        "lag_send_p99_s": round(percentile(send, 0.99), 3),
+        "lag_send_max_s": round(max(send), 3) if send else None,
+        "lag_send_mean_s": round(statistics.fmean(send), 3) if send else None,
+        "sent": len(send),
+    }
+
+
+def main() -> None:
+    args = parse()
+    figures: dict[str, Any] = {
+        "machine": f"{platform.machine()} cpus={os.cpu_count()}",
+        "profiles": args.profiles,
+        "rate": args.rate,
+    }
+    with tempfile.TemporaryDirectory() as scratch:
+        logs = Path(scratch)
+        database_url = args.database_url or f"sqlite+aiosqlite:///{logs / 'bench.db'}"
+        figures["database"] = database_url.split(":", 1)[0]
+        env = {
+            "WACONNECT_DATA_DIR": str(logs / "data"),
+            "WACONNECT_DATABASE_URL": database_url,
+            "WACONNECT_SECRET_KEY": "bench",
+            "WACONNECT_LOG_LEVEL": "warning",
+            "WACONNECT_TEST_CONTROLS": "1",
+        }
+        simulator = start_simulator(logs, "--no-callbacks", "--report-delay-ms", "0")
+        stack = Stack(env=env, log_dir=logs, simulator=simulator)
+        try:
+            stack.create_key()
+            stack.start_server()
+            provider = stack.add_provider(max_concurrency=100)
+            with stack.api as api:
+                answer = api.post(f"/providers/{provider['id']}/templates", json=TEMPLATE)
+                assert answer.status_code == 201, answer.text
+                created = api.post("/journeys", json=JOURNEY)
+                assert created.status_code == 201, created.text
+                journey_id = created.json()["id"]
+                assert api.post(f"/journeys/{journey_id}/publish").status_code == 200
+            started = time.perf_counter()
+            add_profiles(stack, args.profiles)
+            print(f"{args.profiles:,} profiles in {time.perf_counter() - started:.1f} s")
+            entry_rate = enter_paced(stack, journey_id, args.profiles, args.rate)
+            figures["entries_per_s"] = round(entry_rate)
+            print(f"entered at {entry_rate:,.0f} profiles/s")
+
+            # The first timer is due now; the rest follow at the pace they entered.
+            first = asyncio.run(first_due(database_url, journey_id))
+            with stack.api as api:
+                clock = api.post(
+                    str(api.base_url.copy_with(path="/_test/clock")), json={"advance_seconds": 0}
+                )
+                now = clock.json()["now"]
+            from datetime import UTC, datetime
+
+            first_at = first if not isinstance(first, str) else datetime.fromisoformat(first)
+            first_at = first_at if first_at.tzinfo else first_at.replace(tzinfo=UTC)
+            gap = (
+                first_at + timedelta(seconds=WAIT_SECONDS) - datetime.fromisoformat(now)
+            ).total_seconds()
+            with stack.api as api:
+                moved = api.post(
+                    str(api.base_url.copy_with(path="/_test/clock")), json={"advance_seconds": gap}
+                )
+                assert moved.status_code == 200, moved.text
+            fire_started = time.perf_counter()
+
+            def done() -> bool:
+                with stack.api as api:
+                    stats = api.get(f"/journeys/{journey_id}").json()["stats"]["journey"]
+                return bool(stats["completed"] == args.profiles)
+
+            wait_until(done, 3600, "every profile to finish")
+            wait_until(lambda: stack.counts()["queued"] == 0, 600, "the outbox to drain")
+            print(f"timers fired and sent in {time.perf_counter() - fire_started:.1f} s")
+            figures.update(asyncio.run(lags(database_url, journey_id)))
+            figures["duplicates"] = stack.sim_stats()["duplicates"]
+            figures["accepted"] = stack.sim_stats()["messages_accepted"]
+        finally:
+            stack.stop()
+    print(
+        f"timers: {figures['timers']:,} at {figures['timers_per_s']}/s; lag due->fire p50 "
+        f"{figures['lag_fire_p50_s']} s p99 {figures['lag_fire_p99_s']} s; lag due->send p50 "
+        f"{figures['lag_send_p50_s']} s p99 {figures['lag_send_p99_s']} s"
+    )
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
