@@ -29,14 +29,20 @@ from tests.templates.builders import (
 )
 from waconnect.templates.validation import normalized, template_type, validate_template
 
+# Which rules have a passing and which a failing case: every rule needs both (see the end).
+PASSING: set[str] = set()
+FAILING: set[str] = set()
+
 
 def ok(definition: dict[str, Any], rule: str) -> Any:
+    PASSING.add(rule)
     return pytest.param(definition, None, None, (), id=f"{rule}-ok")
 
 
 def bad(
     definition: dict[str, Any], rule: str, path: str, says: str, *also: str, case: str = "bad"
 ) -> Any:
+    FAILING.add(rule)
     return pytest.param(definition, path, says, also, id=f"{rule}-{case}")
 
 
@@ -663,6 +669,40 @@ CASES = [
         "buttons",
         "required: one OTP button",
     ),
+    # --- the passing side of rules whose passing case is shown by another rule above ----------
+    ok(template(buttons(*many(quick_reply(), 10))), "buttons-quick-reply-cap"),
+    ok(template(buttons(phone_button(), url_button(), copy_code())), "button-type"),
+    ok(template(buttons(url_button("https://x.org/track/{{1}}"))), "url-one-variable"),
+    ok(template(buttons(url_button("https://x.org/{{1}}", "https://x.org/A-1"))), "url-example"),
+    ok(auth_template(buttons(otp())), "otp-authentication-only"),
+    ok(template(body("Hi {{1}}, hello.", "Asha")), "placeholder-characters"),
+    ok(offer_template(), "lto-no-footer"),
+    ok(carousel_template([card("VIDEO"), card("VIDEO")]), "carousel-same-format"),
+    ok(
+        carousel_template([card(card_buttons=[phone_button(), url_button()])] * 2),
+        "carousel-card-button-types",
+    ),
+    ok(
+        carousel_template([card(card_buttons=[url_button()]), card(card_buttons=[url_button()])]),
+        "carousel-same-structure",
+    ),
+    ok(auth_template(buttons(otp("ZERO_TAP", supported_apps=[app()]))), "auth-supported-apps"),
+    ok(
+        auth_template(buttons(otp("ONE_TAP", supported_apps=[app(signature="a" * 11)]))),
+        "auth-signature-hash",
+    ),
+    ok(
+        auth_template(buttons(otp("ONE_TAP", supported_apps=[app(package="com.shop.app")]))),
+        "auth-package-name",
+    ),
+    ok(auth_template(), "auth-no-media"),
+    ok(auth_template(buttons(otp())), "auth-no-urls"),
+    ok(auth_template(buttons(otp("COPY_CODE"))), "auth-otp-button"),
+    ok(template(body("Hi {{1}}, order {{2}} is ready.", "Asha", "A-1")), "positional-not-named"),
+    ok(
+        named(named_body("Hi {{name}}, see you at {{place}}.", name="Asha", place="MG Road")),
+        "named-variables-unique",
+    ),
 ]
 
 
@@ -754,3 +794,10 @@ def test_type_is_derived(definition: dict[str, Any], kind: str) -> None:
 )
 def test_malformed_input_is_reported_not_raised(definition: dict[str, Any]) -> None:
     assert validate_template(definition)
+
+
+def test_every_rule_has_a_passing_and_a_failing_case() -> None:
+    # Some passing cases are variants (url-static, auth-one-tap...) of a rule failed under
+    # its own name; what may not happen is a rule shown failing but never passing.
+    unpassed = FAILING - PASSING
+    assert not unpassed, f"rules with no passing case: {sorted(unpassed)}"
