@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from tests.conftest import new_key
 from waconnect.messaging.session import validate_session_content
 from waconnect.runtime import Runtime
 
@@ -483,3 +484,15 @@ def test_session_limits(content: dict[str, Any], path: str | None, says: str) ->
     else:
         assert path in problems, problems
         assert says in problems[path], problems
+
+
+async def test_another_workspaces_provider_is_not_found(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    config = await provider(client, auth, "msg91")
+    other = {"Authorization": f"Bearer {await new_key(runtime, 'other')}"}
+    body = {"provider_id": config["id"], "to": CUSTOMER, "type": "text", "text": "Hi"}
+    answer = await client.post(SESSION, json=body, headers=other)
+    error_of(answer, 404, "not_found")
+    unauthorized = await client.post(SESSION, json=body)
+    error_of(unauthorized, 401, "unauthorized")

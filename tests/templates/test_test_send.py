@@ -10,9 +10,11 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import new_key
 from tests.templates.builders import body, buttons, template, url_button
 from tests.templates.helpers import TEMPLATES, error_of, make_provider, make_template
 from tests.templates.live import AUTHKEY, eventually, live_stack
+from waconnect.runtime import Runtime
 from waconnect.settings import Settings
 from waconnect.templates.cli import parse_mapping
 from waconnect.testing.processes import run_cli
@@ -230,3 +232,22 @@ def test_terminal_mapping_items() -> None:
         parse_mapping(["body.1=attr:x"])
     with pytest.raises(ValueError, match=r"--default 'body\.2=x'"):
         parse_mapping(["body.1=literal:x"], ["body.2=x"])
+
+
+async def test_another_workspace_sees_no_template_to_test(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    provider = await make_provider(client, auth)
+    created = await make_template(client, auth, provider["id"], ORDER)
+    other = {"Authorization": f"Bearer {await new_key(runtime, 'other')}"}
+    body = {"to": [GOOD], "wait_seconds": 0}
+    direct = await client.post(f"{TEMPLATES}/{created['id']}/test", json=body, headers=other)
+    error_of(direct, 404, "not_found")
+    picked = await client.post(
+        f"/api/v1/providers/{provider['id']}/templates/{created['id']}/test",
+        json=body,
+        headers=other,
+    )
+    error_of(picked, 404, "not_found")
+    messages = await client.get("/api/v1/messages", headers=other)
+    assert messages.json()["items"] == []
