@@ -12,8 +12,10 @@ import httpx
 import pytest
 
 from tests.conftest import new_key
+from tests.templates.live import eventually, live_stack
 from waconnect.messaging.session import validate_session_content
 from waconnect.runtime import Runtime
+from waconnect.settings import Settings
 
 SESSION = "/api/v1/messages/session"
 CUSTOMER = "919812345678"
@@ -496,3 +498,50 @@ async def test_another_workspaces_provider_is_not_found(
     error_of(answer, 404, "not_found")
     unauthorized = await client.post(SESSION, json=body)
     error_of(unauthorized, 401, "unauthorized")
+
+
+async def test_session_messages_reach_the_simulator(settings: Settings) -> None:
+    """Through the real dispatcher: msg91 carries text, media, reply buttons, lists and
+    location on its single endpoint; the simulator checks each as WhatsApp would."""
+    async with live_stack(settings) as live:
+        config = await live.provider("msg91")
+        async with httpx.AsyncClient() as http:
+            inbound = {
+                "customerNumber": CUSTOMER,
+                "integratedNumber": config["mobile_number"],
+                "direction": "inbound",
+                "contentType": "text",
+                "text": "hello",
+                "uuid": "wamid.live-1",
+            }
+            posted = await http.post(config["callbacks"]["inbound_url"], json=inbound)
+            assert posted.status_code == 200, posted.text
+        contents = [
+            {"type": "text", "text": {"body": "Hi"}},
+            {"type": "image", "image": {"link": "https://c.example.org/a.jpg", "caption": "A"}},
+            {"type": "interactive", "interactive": REPLY_BUTTONS},
+            {"type": "interactive", "interactive": LIST},
+            {"type": "location", "location": LOCATION},
+        ]
+
+        async def window_open() -> Any:
+            probe = await live.api.post("/messages/session", json={"to": CUSTOMER, **contents[0]})
+            return probe if probe.status_code == 202 else None
+
+        ids = [(await eventually(window_open)).json()["id"]]
+        for content in contents[1:]:
+            answer = await live.api.post("/messages/session", json={"to": CUSTOMER, **content})
+            assert answer.status_code == 202, answer.text
+            ids.append(answer.json()["id"])
+
+        async def all_sent() -> Any:
+            details = [(await live.api.get(f"/messages/{i}")).json() for i in ids]
+            done = all(d["status"] not in ("queued", "unknown") for d in details)
+            return details if done else None
+
+        for detail, content in zip(await eventually(all_sent), contents, strict=True):
+            assert detail["status"] in ("sent", "delivered", "read"), detail
+            request = detail["attempts"][0]["request"]
+            assert request["url"].endswith("/whatsapp-outbound-message/")
+            assert request["body"]["content_type"] == content["type"]
+            assert request["body"]["recipient_number"] == CUSTOMER
