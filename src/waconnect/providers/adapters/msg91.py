@@ -83,6 +83,8 @@ UNVERIFIED: list[str] = [
     "{latitude, longitude, name, address} (B3 [U])",
     "msg91 session: lists as content_type interactive + WhatsApp's list object, built from the "
     "reply-button sample (B3 [I] shows buttons only)",
+    "msg91 bulk: an authentication template's code as body_1 plus its OTP button as button_1 "
+    "{subtype: url}, WhatsApp's send format for one-time codes (B2 [U])",
     "msg91 session: success answer carries data.message_uuid (B3 [I])",
     "msg91 errors: 401 with apiError 201 (bad authkey) / 418 (IP not whitelisted) (B7 [I])",
     "msg91 webhook: `direction`/`eventName` encoding of inbound vs outbound (B5 [U])",
