@@ -26,6 +26,7 @@ NAV: list[tuple[str, str]] = [
     ("/profiles", "Profiles"),
     ("/segments", "Segments"),
     ("/campaigns", "Campaigns"),
+    ("/journeys", "Journeys"),
     ("/messages", "Messages"),
     ("/settings", "Settings"),
 ]

@@ -8,6 +8,7 @@ from waconnect.dashboard import (
     campaigns_pages,
     connect_pages,
     home_page,
+    journeys_pages,
     login_pages,
     messages_pages,
     profiles_pages,
@@ -28,6 +29,7 @@ def dashboard_router() -> APIRouter:
         profiles_pages,
         segments_pages,
         campaigns_pages,
+        journeys_pages,
         messages_pages,
         settings_pages,
     )
