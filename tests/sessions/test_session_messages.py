@@ -21,7 +21,7 @@ SESSION = "/api/v1/messages/session"
 CUSTOMER = "919812345678"
 BUSINESS = "918000000001"
 
-REPLY_BUTTONS = {
+REPLY_BUTTONS: dict[str, Any] = {
     "type": "button",
     "body": {"text": "Keep your slot?"},
     "action": {
@@ -31,7 +31,7 @@ REPLY_BUTTONS = {
         ]
     },
 }
-LIST = {
+LIST: dict[str, Any] = {
     "type": "list",
     "header": {"type": "text", "text": "Slots"},
     "body": {"text": "Pick a time"},
