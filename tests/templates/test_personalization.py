@@ -110,6 +110,7 @@ def test_mapping_problems_are_reported_all_at_once_by_key() -> None:
                 "buttons.0.1": {"event_property": "code"},
                 "buttons.1.1": "SAVE20",
                 "header.1": {"attribute": ""},
+                "buttons.2.payload": {"literal": " "},
             },
         )
     problems = caught.value.problems
@@ -120,6 +121,7 @@ def test_mapping_problems_are_reported_all_at_once_by_key() -> None:
     assert '{"literal": ...}' in problems["buttons.1.1"]
     assert "name of the attribute" in problems["header.1"]
     assert problems["body.2"].startswith("required")
+    assert problems["buttons.2.payload"] == "literal: give a value (blank text is never sent)"
     error = mapping_error_response(caught.value)
     assert error.status == 422 and error.code == "invalid_mapping"
     assert set(error.fields or {}) == {f"mapping.{key}" for key in problems}

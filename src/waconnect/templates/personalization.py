@@ -355,11 +355,17 @@ def _compile_entry(
         except ValueError as exc:
             problems[key] = f"default: {exc}"
             return None
+        if default is None:
+            problems[key] = "default: give a value (blank text is never sent)"
+            return None
     if source == "literal":
         try:
             value = _convert(slot, spec["literal"])
         except ValueError as exc:
             problems[key] = f"literal: {exc}"
+            return None
+        if value is None:
+            problems[key] = "literal: give a value (blank text is never sent)"
             return None
         return _Entry(slot, source, None, lambda _a, _e: value, default)
     name = spec[source]
@@ -602,7 +608,7 @@ class Personalizer:
                     raise MissingVariable(key, f"its value does not fit: {exc}") from None
                 value = None
             if value is None:
-                if entry.default is _NONE or entry.default is None:
+                if entry.default is _NONE:
                     if entry.slot.optional:
                         continue
                     raise MissingVariable(key)
