@@ -617,3 +617,44 @@ def test_create_and_run_a_small_campaign(page: Page, live: Live) -> None:
     page.set_viewport_size({"width": 390, "height": 844})
     shot(page, "42b-campaign-phone")
     page.set_viewport_size({"width": 1280, "height": 900})
+
+
+def test_a_journey_drawn_simulated_and_published(page: Page, live: Live) -> None:
+    provider = _simulated_provider(live, "Journey line", "918000000034")
+    with live.api() as api:
+        made = api.post(f"/providers/{provider['id']}/templates", json=DEMO_TEMPLATE)
+        assert made.status_code in (201, 409), made.text
+        api.post(
+            "/profiles/batch",
+            json={"profiles": [{"identity": "walker", "phone": "+91 98123 49900"}]},
+        ).raise_for_status()
+    log_in(page, live)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Journeys").click()
+    page.get_by_role("link", name="New journey").click()
+    definition = page.get_by_label("Journey definition (YAML or JSON)")
+    text = definition.input_value()
+    definition.fill(text.replace("next: done", "next: nowhere"))
+    page.get_by_role("button", name="Save draft").click()
+    expect(page.locator("#node-hello")).to_have_class(re.compile("invalid"))
+    expect(page.locator("#node-hello .field-error")).to_contain_text("nowhere")
+    shot(page, "50-journey-editor-errors")
+    definition.fill(text)
+    page.get_by_role("button", name="Save draft").click()
+    expect(page.locator(".notice")).to_contain_text("saved as a draft")
+    page.get_by_label("Profile", exact=True).fill("walker")
+    page.get_by_role("button", name="Simulate").click()
+    expect(page.locator("#simulation-outcome")).to_contain_text("done")
+    shot(page, "51-journey-simulated")
+    page.get_by_role("button", name="Publish").click()
+    expect(page.locator("#journey-status")).to_have_text("live")
+    expect(page.locator("#node-hello")).to_contain_text("entered 0")
+    shot(page, "52-journey")
+    page.get_by_role("link", name="Journeys").first.click()
+    expect(page.locator("tr", has_text="Welcome")).to_contain_text("live")
+    shot(page, "53-journeys")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Home").click()
+    shot(page, "54-home")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(live.url + "/templates")
+    shot(page, "55-templates-phone")
+    page.set_viewport_size({"width": 1280, "height": 900})
