@@ -24,6 +24,7 @@ from waconnect.messaging.inbound import window_open_until
 from waconnect.messaging.service import PRIORITY_API, NewMessage, _Lookup, enqueue
 from waconnect.phones import InvalidPhone, normalize_phone
 from waconnect.providers.adapters import (
+    HttpRequest,
     OutboundItem,
     ProviderEndpoint,
     SessionSend,
@@ -311,16 +312,17 @@ def _sections(problems: dict[str, str], sections: Any) -> None:
 # --- can this provider carry it ---------------------------------------------------------------
 
 
-def check_carried(config: ProviderConfig, item: OutboundItem, what: str) -> None:
-    """Build the provider's request without sending it; a 422 naming the message's kind and
-    the provider when the provider kind cannot carry it. No secrets are needed for this."""
+def check_carried(config: ProviderConfig, item: OutboundItem, what: str) -> HttpRequest:
+    """Build the provider's request without sending it (and return it, without the config's
+    headers and credentials); a 422 naming the message's kind and the provider when the
+    provider kind cannot carry it. No secrets are needed for this."""
     endpoint = ProviderEndpoint(
         kind=config.kind,
         endpoint_url=config.endpoint_url,
         mobile_number=config.mobile_number,
     )
     try:
-        get_adapter(config.kind).build_request(endpoint, [item])
+        return get_adapter(config.kind).build_request(endpoint, [item])
     except UnsupportedContent as exc:
         raise ApiError(
             422,

@@ -12,6 +12,8 @@ from waconnect.templates.schemas import (
     TemplateIn,
     TemplateOut,
     TemplatePatch,
+    TemplatePreviewIn,
+    TemplatePreviewOut,
     TestSendIn,
     TestSendOut,
 )
@@ -131,3 +133,12 @@ async def provider_test_send(
     )
     response.status_code = 200 if result.complete else 202
     return result
+
+
+@router.post("/templates/{template_id}/preview", response_model=TemplatePreviewOut)
+async def preview_template(
+    template_id: int, body: TemplatePreviewIn, principal: PrincipalDep, runtime: RuntimeDep
+) -> TemplatePreviewOut:
+    """The template as one recipient will see it (plain text), its WhatsApp send components,
+    and the request its provider kind would get; nothing is sent."""
+    return await sending.preview(runtime, principal.workspace_id, template_id, body)

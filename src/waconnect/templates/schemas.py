@@ -23,6 +23,8 @@ __all__ = [
     "TemplateIn",
     "TemplateOut",
     "TemplatePatch",
+    "TemplatePreviewIn",
+    "TemplatePreviewOut",
     "TestRecipientOut",
     "TestSendIn",
     "TestSendOut",
@@ -197,3 +199,33 @@ class TestSendOut(BaseModel):
     complete: bool = Field(description="every recipient has the provider's answer (or was skipped)")
     message_ids: list[int]
     results: list[TestRecipientOut]
+
+
+class TemplatePreviewIn(BaseModel):
+    """What to fill the template with: a mapping and sample values (or a profile's)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mapping: dict[str, Any] = Field(default_factory=dict)
+    attributes: dict[str, Any] = Field(
+        default_factory=dict, description="sample profile attributes"
+    )
+    profile_id: int | None = Field(default=None, description="use this profile's attributes")
+    event_properties: dict[str, Any] | None = Field(
+        default=None, description="sample event properties (allows event_property sources)"
+    )
+    fill_examples: bool = Field(
+        default=True, description="fill unmapped variables with the template's sample values"
+    )
+    to: str = Field(default="919999999999", description="the phone shown in the request")
+
+
+class TemplatePreviewOut(BaseModel):
+    template_id: int
+    provider_id: int
+    provider_kind: str
+    preview: str = Field(description="the message as the customer reads it, in plain text")
+    components: list[dict[str, Any]] = Field(description="WhatsApp send-format components")
+    request: dict[str, Any] = Field(
+        description="the request the provider kind would get (url and body; no headers)"
+    )

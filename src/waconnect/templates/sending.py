@@ -43,7 +43,13 @@ from waconnect.templates.personalization import (
     example_mapping,
     mapping_error_response,
 )
-from waconnect.templates.schemas import TestRecipientOut, TestSendIn, TestSendOut
+from waconnect.templates.schemas import (
+    TemplatePreviewIn,
+    TemplatePreviewOut,
+    TestRecipientOut,
+    TestSendIn,
+    TestSendOut,
+)
 from waconnect.templates.service import get_template
 from waconnect.templates.validation import template_type
 from waconnect.web.errors import ApiError
@@ -119,15 +125,56 @@ async def send_test(
     )
 
 
-def _personalizer(definition: dict[str, Any], body: TestSendIn) -> Personalizer:
+def _personalizer(
+    definition: dict[str, Any], body: TestSendIn | TemplatePreviewIn, events: bool = False
+) -> Personalizer:
     mapping: dict[str, Any] = dict(body.mapping or {})
     if body.fill_examples:
         # A test send is often "show me this template": sample values fill what is not mapped.
         mapping = {**example_mapping(definition), **mapping}
     try:
-        return compile_mapping(definition, mapping, events_allowed=False)
+        return compile_mapping(definition, mapping, events_allowed=events)
     except MappingError as exc:
         raise mapping_error_response(exc) from None
+
+
+async def preview(
+    runtime: Runtime, workspace_id: int, template_id: int, body: TemplatePreviewIn
+) -> TemplatePreviewOut:
+    """The template filled for one (sample) recipient: plain text, WhatsApp components and
+    the request its provider kind would get. Sends nothing; any status may be previewed."""
+    async with runtime.sessions() as session:
+        template = await get_template(session, workspace_id, template_id)
+        provider = await get_provider(session, workspace_id, template.provider_id)
+        attributes = dict(body.attributes)
+        if body.profile_id is not None:
+            profile = await session.get(Profile, body.profile_id)
+            if profile is None or profile.workspace_id != workspace_id or profile.erased_at:
+                raise ApiError(404, "not_found", f"profile {body.profile_id} not found")
+            attributes = {**dict(profile.attributes or {}), **attributes}
+    definition = template_definition(template)
+    personalizer = _personalizer(definition, body, events=body.event_properties is not None)
+    try:
+        components = personalizer.components(attributes, body.event_properties)
+    except MissingVariable as exc:
+        raise ApiError(
+            422,
+            "missing_variable",
+            f"{exc.key} has no value for this recipient and the mapping gives no default",
+            extra={"key": exc.key, "reason": exc.reason},
+        ) from None
+    item = TemplateSend("preview-1", body.to.lstrip("+"), definition, components)
+    request = check_carried(
+        provider, item, f"template {template.name!r} ({template_type(definition)})"
+    ).masked()
+    return TemplatePreviewOut(
+        template_id=template.id,
+        provider_id=provider.id,
+        provider_kind=provider.kind,
+        preview=personalizer.preview(attributes, body.event_properties),
+        components=components,
+        request={"method": request["method"], "url": request["url"], "body": request["body"]},
+    )
 
 
 async def _recipients(
