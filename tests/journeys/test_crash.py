@@ -104,10 +104,8 @@ def test_kill_9_with_1000_profiles_waiting(make_stack, db_url: str) -> None:
         120,
         "every profile to pass the first send after the restart",
     )
-    # Round 2: again, killed while sending.
-    accepted = stack.sim_stats()["messages_accepted"]
+    # Round 2: the restarted worker carries every profile on to the end.
     advance(stack, 3600)
-    _kill_while_sending(stack, accepted)
     wait_until(
         lambda: stats(stack, journey_id)["journey"]["completed"] == PROFILES,
         120,
