@@ -254,16 +254,16 @@ async def status_series(session: SessionDep, campaign_id: int, since: datetime) 
     }
     moments: dict[str, list[datetime]] = {}
     for name, column in columns.items():
-        found = await session.scalars(
+        rows = await session.scalars(
             select(column).where(Message.campaign_id == campaign_id, column.is_not(None))
         )
-        moments[name] = list(found)
+        moments[name] = [moment for moment in rows if moment is not None]
     last = max((m for found in moments.values() for m in found), default=since)
     step = max(last - since, timedelta(seconds=1)) / CHART_POINTS
     series: dict[str, list[int]] = {}
-    for name, found in moments.items():
+    for name, times_of in moments.items():
         counts = [0] * CHART_POINTS
-        for moment in found:
+        for moment in times_of:
             counts[min(max(int((moment - since) / step), 0), CHART_POINTS - 1)] += 1
         for index in range(1, CHART_POINTS):
             counts[index] += counts[index - 1]

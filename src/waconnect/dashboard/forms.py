@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 from pydantic import ValidationError
 from starlette.datastructures import FormData
@@ -33,6 +34,24 @@ def raw(form: FormData, name: str) -> str:
 
 def checked(form: FormData, name: str) -> bool:
     return form.get(name) in ("on", "true", "1", "yes")
+
+
+def rows(form: FormData, prefix: str, parts: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """The rows of a table of fields named ``prefix.part`` (header rows, buttons, conditions),
+    each a tuple of unstripped strings in the order of ``parts``."""
+    columns = [
+        [value if isinstance(value, str) else "" for value in form.getlist(f"{prefix}.{part}")]
+        for part in parts
+    ]
+    return list(zip(*columns, strict=False))
+
+
+def page_url(path: str, filters: dict[str, str], cursor: str | None) -> str:
+    """A list page's URL with its filters and, for older pages, the cursor."""
+    query = {name: value for name, value in filters.items() if value}
+    if cursor:
+        query["cursor"] = cursor
+    return path + (f"?{urlencode(query)}" if query else "")
 
 
 def errors_of(exc: ApiError | ValidationError) -> Errors:
@@ -96,9 +115,11 @@ class ProviderForm:
 
     @classmethod
     def from_request(cls, form: FormData) -> ProviderForm:
-        names = [v if isinstance(v, str) else "" for v in form.getlist("headers.name")]
-        values = [v if isinstance(v, str) else "" for v in form.getlist("headers.value")]
-        rows = [(n.strip(), v) for n, v in zip(names, values, strict=False) if n.strip() or v]
+        headers = [
+            (name.strip(), value)
+            for name, value in rows(form, "headers", ("name", "value"))
+            if name.strip() or value
+        ]
         return cls(
             nickname=text(form, "nickname"),
             kind=text(form, "kind", "generic"),
@@ -108,7 +129,7 @@ class ProviderForm:
             auth_type=text(form, "auth.type", "none"),
             auth_username=text(form, "auth.username"),
             auth_password=raw(form, "auth.password"),
-            headers=rows,
+            headers=headers,
             callback_header_enabled=checked(form, "callback_header.enabled"),
             callback_header_name=text(form, "callback_header.name"),
             callback_header_value=raw(form, "callback_header.value"),

@@ -92,7 +92,8 @@ def _summary(raw: dict[str, Any]) -> str:
 
 def layers(definition: dict[str, Any], problems: Errors, counts: dict[str, Any]) -> list[list[Any]]:
     """The nodes in rows by their distance from the start (unreachable ones last)."""
-    nodes = definition.get("nodes") if isinstance(definition.get("nodes"), dict) else {}
+    found = definition.get("nodes")
+    nodes: dict[str, Any] = found if isinstance(found, dict) else {}
     drawn = {
         node_id: DrawnNode(
             id=node_id,
@@ -109,7 +110,7 @@ def layers(definition: dict[str, Any], problems: Errors, counts: dict[str, Any])
         for node_id, raw in nodes.items()
     }
     depth: dict[str, int] = {}
-    start = definition.get("start")
+    start = str(definition.get("start"))
     queue = deque([start] if start in drawn else [])
     if start in drawn:
         depth[start] = 0

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from waconnect.dashboard.auth import Dashboard, DashboardDep
-from waconnect.dashboard.forms import Errors, errors_of
+from waconnect.dashboard.forms import Errors, errors_of, page_url
 from waconnect.dashboard.render import page
 from waconnect.messaging import service
 from waconnect.messaging.inbound import InboundPage, list_inbound
@@ -41,13 +40,6 @@ def _filters(request: Request, providers: dict[int, str]) -> tuple[dict[str, str
     return given, errors
 
 
-def _page_url(filters: dict[str, str], cursor: str | None) -> str:
-    query = {name: value for name, value in filters.items() if value}
-    if cursor:
-        query["cursor"] = cursor
-    return "/messages" + (f"?{urlencode(query)}" if query else "")
-
-
 @router.get("")
 async def messages_list(request: Request, context: DashboardDep, session: SessionDep) -> Response:
     configs = await list_providers(session, context.workspace_id)
@@ -76,8 +68,10 @@ async def messages_list(request: Request, context: DashboardDep, session: Sessio
         + [(str(pid), name) for pid, name in providers.items()],
         "filters": filters,
         "errors": errors,
-        "older_url": _page_url(filters, result.next_cursor) if result.next_cursor else None,
-        "newest_url": _page_url(filters, None) if cursor else None,
+        "older_url": page_url("/messages", filters, result.next_cursor)
+        if result.next_cursor
+        else None,
+        "newest_url": page_url("/messages", filters, None) if cursor else None,
     }
     return page(request, "messages/list.html", context_values, status=422 if errors else 200)
 
@@ -142,7 +136,6 @@ async def inbound_list(request: Request, context: DashboardDep, session: Session
             )
         except ApiError as exc:
             errors = errors_of(exc)
-    query = {name: value for name, value in given.items() if value}
     values: dict[str, Any] = {
         "replies": result.items,
         "providers": providers,
@@ -151,12 +144,10 @@ async def inbound_list(request: Request, context: DashboardDep, session: Session
         "type_options": [("", "Any type")] + [(t, t) for t in INBOUND_TYPES],
         "filters": given,
         "errors": errors,
-        "older_url": "/messages/inbound?" + urlencode({**query, "cursor": result.next_cursor})
+        "older_url": page_url("/messages/inbound", given, result.next_cursor)
         if result.next_cursor
         else None,
-        "newest_url": "/messages/inbound" + (f"?{urlencode(query)}" if query else "")
-        if cursor
-        else None,
+        "newest_url": page_url("/messages/inbound", given, None) if cursor else None,
     }
     return page(request, "messages/inbound.html", values, status=422 if errors else 200)
 

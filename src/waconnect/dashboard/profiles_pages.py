@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from waconnect.dashboard.auth import DashboardDep, FormDep
-from waconnect.dashboard.forms import Errors, errors_of
+from waconnect.dashboard.forms import Errors, errors_of, page_url
 from waconnect.dashboard.render import is_htmx, page
 from waconnect.profiles import jobs, service
 from waconnect.profiles.schemas import ProfilePage
@@ -20,13 +19,6 @@ router = APIRouter(prefix="/profiles", include_in_schema=False)
 
 PAGE_SIZE = 50
 _SEARCH = ("phone", "identity", "attribute", "value")
-
-
-def _page_url(filters: dict[str, str], cursor: str | None) -> str:
-    query = {name: value for name, value in filters.items() if value}
-    if cursor:
-        query["cursor"] = cursor
-    return "/profiles" + (f"?{urlencode(query)}" if query else "")
 
 
 @router.get("")
@@ -63,8 +55,10 @@ async def profiles_list(
             (a.name, f"{a.name} ({a.type})")
             for a in await service.list_attributes(session, context.workspace_id)
         ],
-        "older_url": _page_url(filters, result.next_cursor) if result.next_cursor else None,
-        "newest_url": _page_url(filters, None) if cursor else None,
+        "older_url": page_url("/profiles", filters, result.next_cursor)
+        if result.next_cursor
+        else None,
+        "newest_url": page_url("/profiles", filters, None) if cursor else None,
     }
     return page(request, "profiles/list.html", values, status=422 if errors else 200)
 

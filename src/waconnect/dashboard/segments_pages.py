@@ -12,7 +12,7 @@ from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
 from waconnect.dashboard.auth import Dashboard, DashboardDep, FormDep
-from waconnect.dashboard.forms import Errors, errors_of, raw, text
+from waconnect.dashboard.forms import Errors, errors_of, raw, rows, text
 from waconnect.dashboard.render import page
 from waconnect.profiles import segments
 from waconnect.profiles.attributes import AttrType
@@ -41,19 +41,15 @@ class SegmentForm:
 
     @classmethod
     def from_request(cls, form: FormData) -> SegmentForm:
-        columns = [
-            [v if isinstance(v, str) else "" for v in form.getlist(f"cond.{part}")]
-            for part in ("kind", "name", "op", "value")
-        ]
-        rows = [
+        conditions = [
             (kind, name.strip(), op, value.strip())
-            for kind, name, op, value in zip(*columns, strict=False)
+            for kind, name, op, value in rows(form, "cond", ("kind", "name", "op", "value"))
             if name.strip() or kind == "subscription"
         ]
         return cls(
             name=text(form, "name"),
             match="any" if text(form, "match") == "any" else "all",
-            rows=rows,
+            rows=conditions,
             mode="json" if text(form, "mode") == "json" else "builder",
             definition_json=raw(form, "definition").strip(),
         )

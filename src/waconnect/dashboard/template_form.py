@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from starlette.datastructures import FormData
 
-from waconnect.dashboard.forms import Errors, checked, raw, text
+from waconnect.dashboard.forms import Errors, checked, raw, rows, text
 from waconnect.templates.render import placeholders
 from waconnect.templates.schemas import OWN_FIELDS
 from waconnect.templates.validation import normalized
@@ -53,13 +53,11 @@ class TemplateForm:
 
     @classmethod
     def from_request(cls, form: FormData) -> TemplateForm:
-        columns = [
-            [v if isinstance(v, str) else "" for v in form.getlist(f"buttons.{part}")]
-            for part in ("type", "text", "value", "example")
-        ]
-        rows = [
+        buttons = [
             (kind, label.strip(), value.strip(), example.strip())
-            for kind, label, value, example in zip(*columns, strict=False)
+            for kind, label, value, example in rows(
+                form, "buttons", ("type", "text", "value", "example")
+            )
             if label.strip() or value.strip() or example.strip()
         ]
         return cls(
@@ -76,7 +74,7 @@ class TemplateForm:
             body_text=raw(form, "body.text"),
             body_examples=raw(form, "body.example"),
             footer_text=raw(form, "footer.text"),
-            buttons=rows,
+            buttons=buttons,
             lto_enabled=checked(form, "lto.enabled"),
             lto_text=text(form, "lto.text"),
             lto_has_expiration=checked(form, "lto.has_expiration"),
