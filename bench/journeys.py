@@ -75,12 +75,32 @@ JOURNEY: dict[str, Any] = {
 }
 
 
+RESUME_JOURNEY: dict[str, Any] = {
+    "name": "Bench: resume on an event",
+    "trigger": {"type": "api"},
+    "rules": {"entry": "once", "goal": {"event": "bench_goal"}},
+    "start": "wait",
+    "nodes": {"wait": {"type": "wait", "duration": "7d", "next": "end"}, "end": {"type": "exit"}},
+}
+
+
 def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--profiles", type=int, default=100_000)
     parser.add_argument("--rate", type=int, default=1000, help="timers due per second")
+    parser.add_argument("--resume", type=int, default=10_000, help="profiles resumed by events")
     parser.add_argument("--database-url", default=None, help="default: SQLite in a temp dir")
     return parser.parse_args()
+
+
+def poll_until(check: Any, timeout: float, what: str) -> None:
+    """Like wait_until, but polls every 2 s: the stats query must not load the run it measures."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -181,6 +201,81 @@ async def lags(database_url: str, journey_id: int) -> dict[str, Any]:
     }
 
 
+def post_events_paced(stack: Stack, count: int, rate: int) -> float:
+    """The goal event for ``count`` waiting profiles, ``rate`` a second."""
+    per_call = max(1, min(1000, rate // 10))
+    interval = per_call / rate
+    started = time.perf_counter()
+    with stack.api as api:
+        for call, start in enumerate(range(0, count, per_call)):
+            pause = started + call * interval - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+            batch = [
+                {"identity": f"b{n}", "name": "bench_goal", "properties": {}}
+                for n in range(start, min(count, start + per_call))
+            ]
+            answer = api.post("/events/batch", json={"events": batch})
+            assert answer.status_code == 200, answer.text
+    return count / (time.perf_counter() - started)
+
+
+async def resume_lags(database_url: str, journey_id: int) -> dict[str, Any]:
+    """Event recorded -> the run left its wait through the goal exit."""
+    engine = create_async_engine(database_url)
+    query = text(
+        "SELECT s.exited_at, e.ts FROM journey_steps s "
+        "JOIN journey_runs r ON r.id = s.run_id "
+        "JOIN events e ON e.profile_id = r.profile_id AND e.name = 'bench_goal' "
+        "WHERE s.journey_id = :j AND s.exit = 'goal'"
+    )
+    async with engine.connect() as connection:
+        rows = (await connection.execute(query, {"j": journey_id})).all()
+    await engine.dispose()
+    from datetime import UTC, datetime
+
+    def as_time(value: Any) -> Any:
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+    lag = [(as_time(left) - as_time(ts)).total_seconds() for left, ts in rows]
+    return {
+        "resumed": len(lag),
+        "lag_resume_p50_s": round(percentile(lag, 0.50), 3),
+        "lag_resume_p99_s": round(percentile(lag, 0.99), 3),
+    }
+
+
+def run_resume_phase(stack: Stack, database_url: str, count: int, rate: int) -> dict[str, Any]:
+    """Profiles wait 7 days; their goal event arrives at ``rate`` a second and must end the
+    run at once (events resume waiting profiles through the listener and the scheduler)."""
+    with stack.api as api:
+        created = api.post("/journeys", json=RESUME_JOURNEY)
+        assert created.status_code == 201, created.text
+        journey_id = created.json()["id"]
+        assert api.post(f"/journeys/{journey_id}/publish").status_code == 200
+        for start in range(0, count, 1000):
+            targets = [{"identity": f"b{n}"} for n in range(start, min(count, start + 1000))]
+            answer = api.post(f"/journeys/{journey_id}/entries", json={"profiles": targets})
+            assert answer.status_code == 200, answer.text
+    event_rate = post_events_paced(stack, count, rate)
+
+    def done() -> bool:
+        with stack.api as api:
+            stats = api.get(f"/journeys/{journey_id}").json()["stats"]["journey"]
+        return bool(stats["goal_reached"] == count)
+
+    poll_until(done, 1800, "every waiting profile to be resumed by its event")
+    figures = asyncio.run(resume_lags(database_url, journey_id))
+    figures["events_per_s"] = round(event_rate)
+    print(
+        f"resumed {figures['resumed']:,} by events at {event_rate:,.0f}/s: lag p50 "
+        f"{figures['lag_resume_p50_s']} s p99 {figures['lag_resume_p99_s']} s"
+    )
+    return figures
+
+
 def main() -> None:
     args = parse()
     figures: dict[str, Any] = {
@@ -203,7 +298,10 @@ def main() -> None:
         stack = Stack(env=env, log_dir=logs, simulator=simulator)
         try:
             stack.create_key()
-            stack.start_server()
+            # API and worker in two processes, as on a 2-core deployment: the worker fires the
+            # timers and dispatches; the API answers the entries and the stats polls.
+            stack.start_server("--no-worker")
+            stack.start_worker()
             provider = stack.add_provider(max_concurrency=100)
             with stack.api as api:
                 answer = api.post(f"/providers/{provider['id']}/templates", json=TEMPLATE)
@@ -230,9 +328,13 @@ def main() -> None:
 
             first_at = first if not isinstance(first, str) else datetime.fromisoformat(first)
             first_at = first_at if first_at.tzinfo else first_at.replace(tzinfo=UTC)
+            # 5 s of margin: the worker takes up a moved clock on its next heartbeat.
             gap = (
-                first_at + timedelta(seconds=WAIT_SECONDS) - datetime.fromisoformat(now)
-            ).total_seconds()
+                -5
+                + (
+                    first_at + timedelta(seconds=WAIT_SECONDS) - datetime.fromisoformat(now)
+                ).total_seconds()
+            )
             with stack.api as api:
                 moved = api.post(
                     str(api.base_url.copy_with(path="/_test/clock")), json={"advance_seconds": gap}
@@ -245,10 +347,15 @@ def main() -> None:
                     stats = api.get(f"/journeys/{journey_id}").json()["stats"]["journey"]
                 return bool(stats["completed"] == args.profiles)
 
-            wait_until(done, 3600, "every profile to finish")
+            poll_until(done, 3600, "every profile to finish")
             wait_until(lambda: stack.counts()["queued"] == 0, 600, "the outbox to drain")
             print(f"timers fired and sent in {time.perf_counter() - fire_started:.1f} s")
             figures.update(asyncio.run(lags(database_url, journey_id)))
+            if args.resume:
+                resumed = run_resume_phase(
+                    stack, database_url, min(args.resume, args.profiles), args.rate
+                )
+                figures.update(resumed)
             figures["duplicates"] = stack.sim_stats()["duplicates"]
             figures["accepted"] = stack.sim_stats()["messages_accepted"]
         finally:
