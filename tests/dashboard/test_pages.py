@@ -582,3 +582,116 @@ async def test_a_user_adds_another_user_of_the_workspace(
     client.cookies.clear()
     assert (await log_in(client, "new@example.com", "a long password")).status_code == 303
     assert_page(await client.get("/"), 200, "new@example.com", "default")
+
+
+async def test_the_capability_pages_refuse_forged_forms_and_other_workspaces(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    """Templates, profiles, segments, campaigns, journeys, users: a form without the session's
+    token is refused, and another workspace's things are 'not found' to read and to change."""
+    await signed_in(client, runtime, ADMIN)
+    auth = {"Authorization": f"Bearer {await new_key(runtime)}"}
+    provider = await create_provider(client, auth)
+    template = (
+        await client.post(
+            f"/api/v1/providers/{provider['id']}/templates", json=DEMO_TEMPLATE, headers=auth
+        )
+    ).json()
+    rows = [{"identity": "t-1", "phone": "+91 98123 41111", "attributes": {"city": "Pune"}}]
+    profile_id = (
+        await client.post("/api/v1/profiles/batch", json={"profiles": rows}, headers=auth)
+    ).json()["results"][0]["id"]
+    segment = (
+        await client.post(
+            "/api/v1/segments",
+            json={
+                "name": "All Pune",
+                "definition": {"attribute": "city", "op": "eq", "value": "Pune"},
+            },
+            headers=auth,
+        )
+    ).json()
+    campaign = await client.post(
+        "/api/v1/campaigns",
+        json={
+            "name": "Owned",
+            "template_id": template["id"],
+            "variables": {"body.1": {"literal": "A"}, "body.2": {"literal": "B"}},
+            "audience": {"segment_id": segment["id"]},
+        },
+        headers=auth,
+    )
+    assert campaign.status_code == 201, campaign.text
+    journey = await client.post(
+        "/api/v1/journeys",
+        json={
+            "name": "Owned journey",
+            "trigger": {"type": "api"},
+            "start": "done",
+            "nodes": {"done": {"type": "exit"}},
+        },
+        headers=auth,
+    )
+    assert journey.status_code == 201, journey.text
+    ids = {
+        "t": template["id"],
+        "s": segment["id"],
+        "c": campaign.json()["id"],
+        "j": journey.json()["id"],
+    }
+    forms = [
+        "/templates/new",
+        "/templates/preview",
+        "/templates/import",
+        f"/templates/{ids['t']}/edit",
+        f"/templates/{ids['t']}/test",
+        f"/templates/{ids['t']}/delete",
+        "/profiles/import",
+        "/segments/new",
+        "/segments/count",
+        f"/segments/{ids['s']}/delete",
+        "/campaigns/new",
+        f"/campaigns/{ids['c']}/preview",
+        f"/campaigns/{ids['c']}/start",
+        "/journeys/new",
+        f"/journeys/{ids['j']}/simulate",
+        f"/journeys/{ids['j']}/publish",
+        "/settings/users",
+    ]
+    for path in forms:
+        answer = await client.post(path, data={"csrf_token": "not-the-token", "name": "x"})
+        assert_page(answer, 403, "Form refused")
+    assert (await client.get(f"/api/v1/templates/{ids['t']}", headers=auth)).status_code == 200
+    assert (await client.get(f"/api/v1/campaigns/{ids['c']}", headers=auth)).json()[
+        "status"
+    ] == "draft"
+
+    await add_user(runtime, "other@example.com", workspace="other")
+    client.cookies.clear()
+    await log_in(client, "other@example.com")
+    token = csrf_token(await client.get("/settings"))
+    pages = [
+        f"/templates/{ids['t']}",
+        f"/templates/{ids['t']}/edit",
+        f"/profiles/{profile_id}",
+        f"/segments/{ids['s']}",
+        f"/campaigns/{ids['c']}",
+        f"/campaigns/{ids['c']}/series",
+        f"/journeys/{ids['j']}",
+        f"/journeys/{ids['j']}/edit",
+    ]
+    for path in pages:
+        assert_page(await client.get(path), 404, "not found", "another workspace")
+    for path in (
+        f"/templates/{ids['t']}/delete",
+        f"/segments/{ids['s']}/delete",
+        f"/campaigns/{ids['c']}/start",
+        f"/journeys/{ids['j']}/publish",
+    ):
+        assert_page(await client.post(path, data={"csrf_token": token}), 404, "not found")
+    for listing in ("/templates", "/profiles", "/segments", "/campaigns", "/journeys"):
+        text = assert_page(await client.get(listing), 200)
+        assert "All Pune" not in text and "Owned" not in text and "t-1" not in text
+    assert (await client.get(f"/api/v1/campaigns/{ids['c']}", headers=auth)).json()[
+        "status"
+    ] == "draft"
