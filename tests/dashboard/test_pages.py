@@ -44,7 +44,9 @@ async def test_pages_need_a_login_and_a_wrong_password_is_refused(
     cookie = right.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=lax" in cookie and "max-age=43200" in cookie
     home = await client.get("/")
-    assert_page(home, 200, ADMIN, "Messages by status", "default")
+    assert_page(
+        home, 200, ADMIN, "Messages by status", "default", "Getting started", "Run a campaign"
+    )
     # Only our own script runs, no other site may frame the page, nothing is cached.
     assert "script-src 'self'" in home.headers["content-security-policy"]
     assert "frame-ancestors 'none'" in home.headers["content-security-policy"]
