@@ -125,6 +125,17 @@
     load();
   }
 
+  // The preview's limited-time-offer countdown ticks as the customer's phone shows it.
+  function tickCountdowns() {
+    document.querySelectorAll("[data-countdown] span").forEach(function (clock) {
+      var parts = clock.textContent.split(":").map(Number);
+      var left = Math.max(parts[0] * 3600 + parts[1] * 60 + parts[2] - 1, 0);
+      var pad = function (n) { return (n < 10 ? "0" : "") + n; };
+      clock.textContent = pad(Math.floor(left / 3600)) + ":" + pad(Math.floor(left / 60) % 60) + ":" + pad(left % 60);
+    });
+  }
+  setInterval(tickCountdowns, 1000);
+
   document.addEventListener("DOMContentLoaded", function () {
     var canvas = document.querySelector("canvas[data-chart-url]");
     if (canvas && window.Chart) drawChart(canvas);
