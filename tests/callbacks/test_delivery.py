@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import httpx
@@ -77,6 +78,28 @@ async def test_callback_header_is_required_when_configured(
     # The secret is never stored in clear.
     assert record.headers["x-hook-secret"].startswith("••••")
     assert "hook-secret-123" not in orjson.dumps(record.headers).decode()
+
+
+async def test_a_body_over_the_limit_is_413_and_not_stored(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    provider = await create_provider(client, auth)
+    path = delivery_path(provider)
+    runtime.settings.callback_body_limit = 2000
+    big = orjson.dumps(statuses(*(status(f"{n}-1", "delivered") for n in range(100))))
+    assert len(big) > 2000
+    assert_error(await client.post(path, content=big), 413)
+
+    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: counted as it comes
+        for start in range(0, len(big), 500):
+            yield big[start : start + 500]
+
+    assert_error(await client.post(path, content=chunks()), 413)
+    # A declared length over the limit is refused before anything else, token included.
+    assert_error(await client.post(path.replace("/delivery", "x/delivery"), content=big), 413)
+    assert await count(runtime, CallbackRecord) == 0
+    small = await client.post(path, json=statuses(status("1-1", "delivered")))
+    assert small.status_code == 200
 
 
 async def test_unparseable_body_is_kept_with_its_error_and_answered_400(

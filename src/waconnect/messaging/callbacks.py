@@ -24,22 +24,22 @@ import asyncio
 import contextlib
 import functools
 import logging
+import re
 import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 from sqlalchemy import Table, and_, bindparam, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.types import Receive, Scope, Send
 
 from waconnect.db.base import is_storable_id
 from waconnect.db.engine import make_engine, make_sessionmaker
@@ -127,10 +127,11 @@ class CallbackProvider:
             and secrets.compare_digest(self.previous_token.encode(), token.encode())
         )
 
-    def accepts_headers(self, headers: Any) -> bool:
+    def accepts_headers(self, headers: Mapping[str, str]) -> bool:
+        """``headers``: names in lower case."""
         if not self.header_name or self.header_value is None:
             return True
-        got = headers.get(self.header_name) or ""
+        got = headers.get(self.header_name.lower()) or ""
         return secrets.compare_digest(self.header_value.encode(), got.encode())
 
 
@@ -145,12 +146,17 @@ class ProviderCache:
         self.runtime = runtime
         self.ttl = ttl
         self._entries: dict[int, CallbackProvider] = {}
+        # One read per provider at a time: when an entry expires under load, the requests
+        # arriving meanwhile share the read instead of each making its own.
+        self._loading: dict[int, asyncio.Future[CallbackProvider | None]] = {}
 
     def forget(self, provider_id: int | None = None) -> None:
         if provider_id is None:
             self._entries.clear()
+            self._loading.clear()
         else:
             self._entries.pop(provider_id, None)
+            self._loading.pop(provider_id, None)
 
     async def authorized(self, provider_id: int, token: str) -> CallbackProvider | None:
         now = self.runtime.clock.now()
@@ -166,6 +172,19 @@ class ProviderCache:
     async def _load(self, provider_id: int) -> CallbackProvider | None:
         if not is_storable_id(provider_id):
             return None
+        loading = self._loading.get(provider_id)
+        if loading is None:
+            loading = asyncio.ensure_future(self._read(provider_id))
+            self._loading[provider_id] = loading
+
+            def done(_future: object, loading: object = loading) -> None:
+                if self._loading.get(provider_id) is loading:
+                    del self._loading[provider_id]
+
+            loading.add_done_callback(done)
+        return await asyncio.shield(loading)
+
+    async def _read(self, provider_id: int) -> CallbackProvider | None:
         async with self.runtime.sessions() as session:
             config = await session.get(ProviderConfig, provider_id)
         if config is None:
@@ -816,13 +835,7 @@ def forget_provider(runtime: Runtime, provider_id: int | None = None) -> None:
 router = APIRouter(tags=["callbacks"])
 
 
-def _json(status: int, code: str, message: str) -> Response:
-    return Response(
-        orjson.dumps(error_body(code, message)), status_code=status, media_type="application/json"
-    )
-
-
-def _stored_headers(headers: Any, provider: CallbackProvider) -> dict[str, str]:
+def _stored_headers(headers: Mapping[str, str], provider: CallbackProvider) -> dict[str, str]:
     secret = (provider.header_name or "").lower()
     return {
         name: mask_secret(value) if name == secret or is_secret_header(name) else value
@@ -830,11 +843,21 @@ def _stored_headers(headers: Any, provider: CallbackProvider) -> dict[str, str]:
     }
 
 
-async def _receive(request: Request, provider_id: str, token: str, kind: str) -> Response:
-    runtime: Runtime = request.app.state.runtime
+async def receive_callback(
+    runtime: Runtime,
+    provider_id: str,
+    token: str,
+    kind: str,
+    headers: Mapping[str, str],
+    read_body: Callable[[], Awaitable[bytes]],
+) -> tuple[int, bytes]:
+    """One callback, whatever serves it: (HTTP status, JSON body) to answer.
+
+    ``headers``: names in lower case. The body is read only once the URL's token (and the
+    callback header) is accepted."""
     applier = applier_of(runtime)
     if applier is None or not applier.running:
-        return _json(
+        return _error(
             503,
             "unavailable",
             "callbacks are not being received right now (the callback applier is not running)",
@@ -842,11 +865,13 @@ async def _receive(request: Request, provider_id: str, token: str, kind: str) ->
     provider = None
     if provider_id.isdigit() and len(provider_id) < 20:
         provider = await applier.providers.authorized(int(provider_id), token)
-    if provider is None or not provider.accepts_headers(request.headers):
-        return _json(401, "unauthorized", "this callback URL is not valid (wrong or expired token)")
-    body = await request.body()
+    if provider is None or not provider.accepts_headers(headers):
+        return _error(
+            401, "unauthorized", "this callback URL is not valid (wrong or expired token)"
+        )
+    body = await read_body()
     record_id, received_at = await applier.store(
-        provider, kind, _stored_headers(request.headers, provider), body
+        provider, kind, _stored_headers(headers, provider), body
     )
     try:
         items = parse(provider.kind, kind, body)
@@ -854,14 +879,26 @@ async def _receive(request: Request, provider_id: str, token: str, kind: str) ->
         if not isinstance(exc, CallbackParseError):
             log.exception("callback %s could not be parsed", record_id)
         await applier.mark_error(record_id, _parse_error_text(exc))
-        return _json(
+        return _error(
             400,
             "bad_callback",
             f"the body could not be read: {_parse_error_text(exc)} (it was kept as callback "
             f"{record_id})",
         )
     applier.submit(Pending(record_id, provider.id, provider.workspace_id, kind, received_at, items))
-    return Response(_SUCCESS, media_type="application/json")
+    return 200, _SUCCESS
+
+
+def _error(status: int, code: str, message: str) -> tuple[int, bytes]:
+    return status, orjson.dumps(error_body(code, message))
+
+
+async def _receive(request: Request, provider_id: str, token: str, kind: str) -> Response:
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    status, body = await receive_callback(
+        request.app.state.runtime, provider_id, token, kind, headers, request.body
+    )
+    return Response(body, status_code=status, media_type="application/json")
 
 
 async def delivery_callback(request: Request) -> Response:
@@ -874,6 +911,91 @@ async def inbound_callback(request: Request) -> Response:
     """Where a provider posts customers' messages (contracts.md A5, B5)."""
     params = request.path_params
     return await _receive(request, params["provider_id"], params["token"], INBOUND)
+
+
+# --- the fast path: callbacks answered before the framework ------------------------------------
+
+_CALLBACK_PATH = re.compile(r"/callbacks/([^/]+)/([^/]+)/(delivery|inbound)")
+_JSON_HEADERS = [(b"content-type", b"application/json")]
+
+
+class CallbacksFirstApp(FastAPI):
+    """The app, answering ``POST /callbacks/...`` itself before FastAPI's and Starlette's
+    machinery (middleware, routing, request objects): at one status per POST that machinery
+    cost more than storing the callback. Everything else goes to FastAPI as usual; the plain
+    routes below serve the same URLs for anything that calls the app another way."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            found = _CALLBACK_PATH.fullmatch(scope["path"])
+            if found is not None:
+                await _serve_callback(self.state.runtime, found, scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+
+async def _serve_callback(
+    runtime: Runtime, found: re.Match[str], scope: Scope, receive: Receive, send: Send
+) -> None:
+    limit = runtime.settings.callback_body_limit
+    headers = {
+        name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]
+    }
+    length = headers.get("content-length", "")
+    too_big = _error(413, "payload_too_large", f"the body is over {limit} bytes")
+
+    async def read_body() -> bytes:
+        body = await _read_body(receive, limit)
+        if body is None:
+            raise _TooBig()
+        return body
+
+    try:
+        if length.isdigit() and int(length) > limit:
+            status, body = too_big
+        else:
+            provider_id, token, kind = found.groups()
+            status, body = await receive_callback(
+                runtime, provider_id, token, kind, headers, read_body
+            )
+    except _TooBig:
+        status, body = too_big
+    except Exception:
+        log.exception("unhandled error on POST %s", scope["path"])
+        status, body = _error(
+            500,
+            "internal_error",
+            "something went wrong on our side; the error was logged on the server",
+        )
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class _TooBig(Exception):
+    pass
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """The whole body, or None once it passes the limit (a chunked body declares no length)."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"".join(chunks)
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
 # Plain routes, not FastAPI endpoints: no dependencies or validation to solve on the hottest
@@ -992,8 +1114,72 @@ def _chunks(values: Sequence[Any], size: int = IN_CLAUSE) -> Iterator[Sequence[A
         yield values[start : start + size]
 
 
-def dialect_insert(session: AsyncSession) -> Any:
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+@dataclass(frozen=True, slots=True)
+class RowsInsert:
+    """An INSERT whose rows go to the driver's executemany as tuples, in ``columns`` order,
+    with each value converted by its column's type (as SQLAlchemy would, minus its per-row
+    bookkeeping, which cost more than the database's own work at thousands of rows a second).
+    ``tail``: what follows the VALUES (an ON CONFLICT clause)."""
+
+    table: Table
+    columns: tuple[str, ...]
+    tail: str = ""
+
+    def sql(self, paramstyle: str) -> str:
+        count = len(self.columns)
+        if paramstyle == "qmark":
+            marks = ", ".join("?" * count)
+        else:  # asyncpg's numeric_dollar
+            marks = ", ".join(f"${n}" for n in range(1, count + 1))
+        return (
+            f"INSERT INTO {self.table.name} ({', '.join(self.columns)}) VALUES ({marks}) "
+            f"{self.tail}"
+        )
+
+
+_converters: dict[tuple[str, str, str], Callable[[Any], Any] | None] = {}
+
+
+def _converter(table: Table, column: str, dialect: Any) -> Callable[[Any], Any] | None:
+    key = (dialect.name, table.name, column)
+    if key not in _converters:
+        kind = table.c[column].type
+        _converters[key] = kind.dialect_impl(dialect).bind_processor(dialect)
+    return _converters[key]
+
+
+async def insert_rows(
+    session: AsyncSession, statement: RowsInsert, rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """Run ``statement`` for every row, in the session's transaction."""
+    connection = await session.connection()
+    dialect = connection.dialect
+    converters = [_converter(statement.table, name, dialect) for name in statement.columns]
+    if any(converters):
+        rows = [
+            tuple(
+                value if convert is None or value is None else convert(value)
+                for convert, value in zip(converters, row, strict=True)
+            )
+            for row in rows
+        ]
+    await connection.exec_driver_sql(statement.sql(dialect.paramstyle), list(rows))
+
+
+_EVENTS_INSERT = RowsInsert(
+    EVENTS,
+    (
+        "message_id",
+        "attempt_id",
+        "status",
+        "occurred_at",
+        "received_at",
+        "callback_id",
+        "error_code",
+        "effect",
+    ),
+    "ON CONFLICT (attempt_id, status) DO NOTHING",
+)
 
 
 async def apply_delivery_reports(
@@ -1026,7 +1212,7 @@ async def apply_delivery_reports(
         seen.update((attempt_id, status) for attempt_id, status in rows)
 
     unmatched: dict[int, int] = {}
-    events: list[dict[str, Any]] = []
+    events: list[tuple[Any, ...]] = []
     # The profiles' side (WhatsApp Sent / Delivered / ...), recorded with one call per batch.
     profile_events: list[SystemEvent] = []
     once: set[tuple[int, str]] = set()
@@ -1052,24 +1238,20 @@ async def apply_delivery_reports(
             profile_events, once, state, reached, status, effect, report, error, pending
         )
         events.append(
-            {
-                "message_id": target.message_id,
-                "attempt_id": target.attempt_id,
-                "status": status,
-                "occurred_at": report.timestamp,
-                "received_at": pending.received_at,
-                "callback_id": pending.record_id,
-                "error_code": error.code[:64] if error else None,
-                "effect": effect,
-            }
+            (
+                target.message_id,
+                target.attempt_id,
+                status,
+                report.timestamp,
+                pending.received_at,
+                pending.record_id,
+                error.code[:64] if error else None,
+                effect,
+            )
         )
 
     if events:
-        insert = dialect_insert(session)
-        await session.execute(
-            insert(EVENTS).on_conflict_do_nothing(index_elements=["attempt_id", "status"]),
-            events,
-        )
+        await insert_rows(session, _EVENTS_INSERT, events)
     # Reports that did the same thing at the same time (the usual case: a batch of
     # "delivered") write the same values: one UPDATE ... WHERE id IN (...) per kind of change.
     groups: dict[tuple[Any, ...], list[int]] = {}
@@ -1325,6 +1507,7 @@ __all__ = [
     "EFFECTS",
     "CallbackApplier",
     "CallbackProvider",
+    "CallbacksFirstApp",
     "Pending",
     "ProviderCache",
     "applier_of",

@@ -19,8 +19,8 @@ from waconnect.campaigns.routes import router as campaigns_router
 from waconnect.dashboard.routes import install_dashboard
 from waconnect.db.migrate import upgrade_async
 from waconnect.journeys.routes import router as journeys_router
+from waconnect.messaging.callbacks import CallbacksFirstApp, start_callback_applier
 from waconnect.messaging.callbacks import router as callbacks_router
-from waconnect.messaging.callbacks import start_callback_applier
 from waconnect.messaging.inbound_routes import router as inbound_router
 from waconnect.messaging.routes import router as messages_router
 from waconnect.profiles.routes import router as profiles_router
@@ -87,7 +87,8 @@ def create_app(
             await stop_callbacks()
             await runtime.close()
 
-    app = FastAPI(
+    # A FastAPI app that answers provider callbacks before its own machinery (callbacks.py).
+    app = CallbacksFirstApp(
         title="waconnect",
         version=__version__,
         description="Self-hostable WhatsApp engagement platform. Every /api/v1 call needs "
