@@ -10,6 +10,7 @@ another one (``waconnect templates test`` from a terminal, with ``waconnect serv
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -368,7 +369,7 @@ async def _fill_answers(runtime: Runtime, results: Sequence[TestRecipientOut]) -
             else:
                 result.outcome = "waiting"
             continue
-        request = attempt.request or {}
+        request = _as_dict(attempt.request)
         if "batch_of" in request:  # one MSG91 bulk request carried several recipients
             request = shared.get(str(request["batch_of"]), request)
         result.request = request
@@ -391,16 +392,28 @@ async def _fill_answers(runtime: Runtime, results: Sequence[TestRecipientOut]) -
 
 async def _shared_requests(session: AsyncSession, attempts: Any) -> dict[str, dict[str, Any]]:
     references = {
-        str(a.request["batch_of"])
-        for a in attempts
-        if isinstance(a.request, dict) and "batch_of" in a.request
+        str(request["batch_of"])
+        for request in (_as_dict(a.request) for a in attempts)
+        if "batch_of" in request
     }
     if not references:
         return {}
     rows = await session.execute(
         select(Attempt.reference, Attempt.request).where(Attempt.reference.in_(references))
     )
-    return {reference: request for reference, request in rows.all() if request}
+    return {reference: _as_dict(request) for reference, request in rows.all() if request}
+
+
+def _as_dict(request: Any) -> dict[str, Any]:
+    """An attempt's stored request as an object (a writer may have stored it pre-serialized)."""
+    if isinstance(request, str | bytes):
+        try:
+            request = json.loads(request)
+        except ValueError:
+            return {
+                "raw": request if isinstance(request, str) else request.decode("utf-8", "replace")
+            }
+    return dict(request) if isinstance(request, dict) else {}
 
 
 def _reason(code: str | None, title: str | None) -> str:
