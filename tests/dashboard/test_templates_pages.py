@@ -217,3 +217,47 @@ async def test_send_test_shows_request_response_and_later_statuses(settings: Set
 
             empty = await client.post(f"/templates/{created['id']}/test", data={"csrf_token": csrf})
             assert_page(empty, 422, "The test was not sent", "at least one phone number")
+
+
+async def test_import_from_the_provider_reports_each_template(settings: Settings) -> None:
+    async with live_stack(settings) as live:
+        provider = await live.provider("msg91", nickname="MSG91 line")
+        listed_by_msg91 = {"status": "APPROVED", "category": "MARKETING"}
+        live.configure(
+            catalogue=[
+                {
+                    **listed_by_msg91,
+                    "name": "diwali_offer",
+                    "language": "en",
+                    "id": "101",
+                    "components": [{"type": "BODY", "text": "20% off ends tonight."}],
+                },
+                {
+                    **listed_by_msg91,
+                    "name": "too_long",
+                    "language": "en",
+                    "id": "104",
+                    "components": [{"type": "BODY", "text": "x" * 1025}],
+                },
+            ]
+        )
+        await add_user(live.runtime, ADMIN)
+        async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
+            assert (await log_in(client, ADMIN)).status_code == 303
+            listed = await client.get("/templates")
+            assert_page(listed, 200, "MSG91 line", "Import from provider")
+            imported = await client.post(
+                "/templates/import",
+                data={"csrf_token": csrf_token(listed), "provider_id": str(provider["id"])},
+            )
+            text = assert_page(
+                imported, 200, "Read 2 templates", "1 created", "1 rejected", "diwali_offer"
+            )
+            assert "1025 characters, the limit is 1024" in text
+            after = await client.get(f"/templates?provider_id={provider['id']}")
+            assert "No templates on this provider" not in after.text
+            again = await client.post(
+                "/templates/import",
+                data={"csrf_token": csrf_token(listed), "provider_id": str(provider["id"])},
+            )
+            assert_page(again, 200, "0 created, 0 updated, 1 unchanged, 1 rejected")
