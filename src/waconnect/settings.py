@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     campaign_chunk_size: int = Field(default=1000, ge=10, le=10_000)
     campaign_poll_seconds: float = 0.5
     campaign_auto_pause_failures: int = Field(default=50, ge=0)
+    # Due bulk rows of a provider past which the loop waits before reading more audience.
+    campaign_read_ahead: int = Field(default=20_000, ge=1000)
     # Dashboard logins last this long (absolute, from login), counted on the business clock.
     session_max_age_seconds: int = Field(default=12 * 3600, ge=60)
     log_level: str = "info"

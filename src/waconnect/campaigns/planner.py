@@ -50,6 +50,7 @@ class Member:
     phone: str | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
     timezone: str | None = None
+    contact_id: int | None = None
     problem: str | None = None  # no_phone | invalid_phone | unknown_identity
     detail: str | None = None
 
@@ -338,19 +339,20 @@ def _member(position: int, profile: Any) -> Member:
     return member
 
 
-async def subscriptions(
+async def contacts_of(
     session: AsyncSession, workspace_id: int, phones: Sequence[str]
-) -> dict[str, str]:
-    found: dict[str, str] = {}
+) -> dict[str, tuple[int, str]]:
+    """phone -> (contact id, subscription) for the phones that have a contact."""
+    found: dict[str, tuple[int, str]] = {}
     unique = sorted(set(phones))
     for start in range(0, len(unique), _IN_CLAUSE):
         rows = await session.execute(
-            select(Contact.phone, Contact.subscription).where(
+            select(Contact.phone, Contact.id, Contact.subscription).where(
                 Contact.workspace_id == workspace_id,
                 Contact.phone.in_(unique[start : start + _IN_CLAUSE]),
             )
         )
-        found.update({phone: state for phone, state in rows.all()})
+        found.update({phone: (contact_id, state) for phone, contact_id, state in rows.all()})
     return found
 
 
@@ -381,7 +383,11 @@ async def decide_chunk(
     """Decisions for one chunk; ``already`` are phones reached before it (updated in place)."""
     campaign = decider.campaign
     phones = [m.phone for m in members if m.phone and m.problem is None]
-    subscription = await subscriptions(session, campaign.workspace_id, phones)
+    contacts = await contacts_of(session, campaign.workspace_id, phones)
+    subscription = {phone: state for phone, (_id, state) in contacts.items()}
+    for member in members:
+        if member.phone in contacts:
+            member.contact_id = contacts[member.phone][0]
     capped = await pacing.capped_phones(
         session, campaign.workspace_id, phones, now, decider.settings.frequency_cap
     )

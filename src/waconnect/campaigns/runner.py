@@ -17,10 +17,11 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from waconnect.campaigns.models import Campaign, CampaignRecipient
@@ -46,11 +47,26 @@ log = logging.getLogger("waconnect.campaigns")
 SENT_OR_BEYOND = (Status.SENT, Status.DELIVERED, Status.READ)
 
 
+@dataclass
+class Plan:
+    """One chunk, decided on a read session, to be written if nothing moved meanwhile."""
+
+    workspace_id: int
+    cursor_from: int
+    cursor_to: int
+    next_slot_at: datetime | None
+    done: bool = False
+    waiting: bool = False  # the dispatcher has enough to do: read more later
+    decisions: list[Decision] = field(default_factory=list)
+    rows: list[NewMessage] = field(default_factory=list)
+
+
 class CampaignRunner:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         settings = runtime.settings
         self.chunk = settings.campaign_chunk_size
+        self.ahead = settings.campaign_read_ahead
         self.poll_every = settings.campaign_poll_seconds
         self.failure_limit = settings.campaign_auto_pause_failures
         self._stop = asyncio.Event()
@@ -145,45 +161,76 @@ class CampaignRunner:
     # --- one chunk --------------------------------------------------------------------------
 
     async def run_chunk(self, campaign_id: int) -> bool:
+        """Plan the next chunk on a read session, then write it in one short transaction.
+
+        The write is conditional on the campaign still running with the cursor the plan started
+        from: a pause, a cancel or another worker in between makes it write nothing (the next
+        turn plans again). On SQLite the writer lock is held only for the writes, so the
+        dispatcher's commits are not kept waiting while the audience is read.
+        """
+        now = self.runtime.clock.now()
+        async with self.runtime.sessions() as session:
+            campaign = await session.get(Campaign, campaign_id)
+            if campaign is None or campaign.status != "running" or campaign.audience_done:
+                return False
+            try:
+                plan = await self._plan(session, campaign, now)
+            except LookupError as exc:
+                plan = None
+                problem = str(exc)
+        if plan is None:
+            async with self.runtime.writer() as session:
+                fresh = await session.get(Campaign, campaign_id)
+                if fresh is not None and fresh.status == "running":
+                    await hold_rows(session, fresh, f"auto-paused: {problem}", now)
+                    await session.commit()
+            return False
+        if plan.waiting:
+            return False
         async with self.runtime.writer() as session:
-            now = self.runtime.clock.now()
-            # Write first: this takes SQLite's write lock / PostgreSQL's row lock, so a pause or
-            # cancel committed before it is seen, and one after it holds this chunk's rows.
-            claimed = await session.execute(
+            moved = await session.execute(
                 update(Campaign)
                 .where(
                     Campaign.id == campaign_id,
                     Campaign.status == "running",
                     Campaign.audience_done.is_(False),
+                    Campaign.cursor == plan.cursor_from,
                 )
-                .values(updated_at=now)
+                .values(
+                    cursor=plan.cursor_to,
+                    audience_done=plan.done,
+                    recipients_seen=Campaign.recipients_seen + len(plan.decisions),
+                    messages_queued=Campaign.messages_queued + len(plan.rows),
+                    next_slot_at=plan.next_slot_at,
+                    updated_at=now,
+                )
             )
-            if not claimed.rowcount:  # type: ignore[attr-defined]
+            if not moved.rowcount:  # type: ignore[attr-defined]
                 await session.rollback()
                 return False
-            campaign = await session.get(Campaign, campaign_id, populate_existing=True)
-            assert campaign is not None
-            try:
-                written = await self._chunk(session, campaign, now)
-            except LookupError as exc:
-                await hold_rows(session, campaign, f"auto-paused: {exc}", now)
-                written = 0
+            ids = await enqueue(session, self.runtime, plan.workspace_id, plan.rows)
+            if plan.decisions:
+                await self._record(session, campaign_id, plan.decisions, iter(ids), now)
             await session.commit()
-        if written:
+        if plan.rows:
             wake_dispatcher(self.runtime)
         return True
 
-    async def _chunk(self, session: AsyncSession, campaign: Campaign, now: datetime) -> int:
+    async def _plan(self, session: AsyncSession, campaign: Campaign, now: datetime) -> Plan:
+        plan = Plan(campaign.workspace_id, campaign.cursor, campaign.cursor, campaign.next_slot_at)
         if campaign.target_cap is not None and campaign.messages_queued >= campaign.target_cap:
-            campaign.audience_done = True
-            return 0
+            plan.done = True
+            return plan
+        if await self._backlog_full(session, campaign, now):
+            plan.waiting = True
+            return plan
         settings = settings_of(await get_workspace(session, campaign.workspace_id))
         variants = await load_variants(session, campaign)
         reader = AudienceReader(session, campaign, settings)
         members, last = await reader.next_chunk(campaign.cursor, self.chunk, now)
         if last is None:
-            campaign.audience_done = True
-            return 0
+            plan.done = True
+            return plan
         already = await phones_reached(session, campaign.id, [m.phone for m in members if m.phone])
         decisions = await decide_chunk(
             session, Decider(campaign, variants, settings), members, already, now
@@ -193,22 +240,19 @@ class CampaignRunner:
             decisions, capped_at = _within_cap(decisions, room)
             if capped_at is not None:
                 last = capped_at
-                campaign.audience_done = True
+                plan.done = True
         sending = [d for d in decisions if d.kind == "message"]
         templates = {v.number: v.template_id for v in variants}
-        rows = self._messages(campaign, settings, sending, templates, now)
-        ids = await enqueue(session, self.runtime, campaign.workspace_id, rows)
-        if decisions:
-            await self._record(session, campaign, decisions, iter(ids), now)
-        campaign.cursor = last
-        campaign.recipients_seen += len(decisions)
-        campaign.messages_queued += len(rows)
-        return len(rows)
+        plan.rows = self._messages(campaign, settings, sending, templates, now)
+        plan.decisions = decisions
+        plan.cursor_to = last
+        plan.next_slot_at = campaign.next_slot_at
+        return plan
 
     async def _record(
         self,
         session: AsyncSession,
-        campaign: Campaign,
+        campaign_id: int,
         decisions: Sequence[Decision],
         message_ids: Iterator[int],
         now: datetime,
@@ -217,7 +261,7 @@ class CampaignRunner:
             CampaignRecipient.__table__.insert(),
             [
                 {
-                    "campaign_id": campaign.id,
+                    "campaign_id": campaign_id,
                     "position": d.member.position,
                     "profile_id": d.member.profile_id,
                     "phone": d.member.phone,
@@ -232,6 +276,23 @@ class CampaignRunner:
                 for d in decisions
             ],
         )
+
+    async def _backlog_full(self, session: AsyncSession, campaign: Campaign, now: datetime) -> bool:
+        """Enough bulk rows already due for this provider: stream more when the dispatcher
+        has drained some, so the audience is read at the pace it is sent and the CPU the
+        reading takes is spread over the run instead of delaying the first messages."""
+        due = (
+            select(Message.id)
+            .where(
+                Message.provider_id == campaign.provider_id,
+                Message.status == Status.QUEUED,
+                Message.priority == PRIORITY_BULK,
+                Message.next_attempt_at <= now,
+            )
+            .limit(self.ahead)
+            .subquery()
+        )
+        return int(await session.scalar(select(func.count()).select_from(due)) or 0) >= self.ahead
 
     def _messages(
         self,
@@ -268,6 +329,7 @@ class CampaignRunner:
                     source="campaign",
                     priority=PRIORITY_BULK,
                     campaign_id=campaign.id,
+                    contact_id=decision.member.contact_id,
                     next_attempt_at=due if due > now else None,
                     expires_at=campaign.cutoff_at or due + expiry,
                 )

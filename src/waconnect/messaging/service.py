@@ -60,6 +60,9 @@ class NewMessage:
     # the workspace's message expiry.
     next_attempt_at: datetime | None = None
     expires_at: datetime | None = None
+    # When the sender already knows the phone's contact (campaigns read it with the
+    # subscription), enqueue skips looking it up.
+    contact_id: int | None = None
 
 
 def _insert(session: AsyncSession) -> Any:
@@ -109,14 +112,15 @@ async def enqueue(
     workspace = await get_workspace(session, workspace_id)
     settings = settings_of(workspace)
     now = runtime.clock.now()
-    contacts = await contact_ids(session, workspace_id, [r.to_phone for r in rows], settings, now)
+    unknown = [r.to_phone for r in rows if r.contact_id is None]
+    contacts = await contact_ids(session, workspace_id, unknown, settings, now)
     expires = now + timedelta(hours=settings.message_expiry_hours)
     values = [
         {
             "workspace_id": workspace_id,
             "provider_id": r.provider_id,
             "template_id": r.template_id,
-            "contact_id": contacts.get(r.to_phone),
+            "contact_id": r.contact_id or contacts.get(r.to_phone),
             "to_phone": r.to_phone,
             "kind": r.kind,
             "content": r.content,
