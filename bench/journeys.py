@@ -88,6 +88,7 @@ def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--profiles", type=int, default=100_000)
     parser.add_argument("--rate", type=int, default=1000, help="timers due per second")
+    parser.add_argument("--batch", type=int, default=None, help="scheduler runs per transaction")
     parser.add_argument("--resume", type=int, default=10_000, help="profiles resumed by events")
     parser.add_argument("--database-url", default=None, help="default: SQLite in a temp dir")
     return parser.parse_args()
@@ -294,6 +295,9 @@ def main() -> None:
             "WACONNECT_LOG_LEVEL": "warning",
             "WACONNECT_TEST_CONTROLS": "1",
         }
+        if args.batch:
+            env["WACONNECT_JOURNEY_BATCH_SIZE"] = str(args.batch)
+            figures["batch"] = args.batch
         simulator = start_simulator(logs, "--no-callbacks", "--report-delay-ms", "0")
         stack = Stack(env=env, log_dir=logs, simulator=simulator)
         try:

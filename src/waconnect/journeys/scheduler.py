@@ -34,6 +34,7 @@ from waconnect.journeys.entries import (
     trigger_matches,
     version_graph,
 )
+from waconnect.journeys.listeners import WAKE_NOW
 from waconnect.journeys.models import (
     Journey,
     JourneyRun,
@@ -91,6 +92,8 @@ class Scheduler:
         self._task: asyncio.Task[None] | None = None
         self._http: aiohttp.ClientSession | None = None
         self._last_segment_check = 0.0
+        # version id -> its webhook nodes: a claimed run elsewhere needs no call first.
+        self._webhook_nodes: dict[int, frozenset[str]] = {}
         # Figures for the benchmark and the logs.
         self.fired = 0
         self.entered = 0
@@ -316,7 +319,8 @@ class Scheduler:
 
     # --- due runs ---------------------------------------------------------------------------------
 
-    async def claim(self) -> list[int]:
+    async def claim(self) -> list[Any]:
+        """Lease up to a batch of due runs of live journeys: (id, version_id, node, due_at)."""
         now = self.runtime.clock.now()
         wall = wall_now()
         live = select(JOURNEYS.c.id).where(JOURNEYS.c.status == "live")
@@ -336,43 +340,62 @@ class Scheduler:
             update(RUNS)
             .where(RUNS.c.id.in_(due.scalar_subquery()))
             .values(lease_owner=self.worker_id, lease_until=wall + self.lease)
-            .returning(RUNS.c.id)
+            .returning(RUNS.c.id, RUNS.c.version_id, RUNS.c.node, RUNS.c.due_at)
         )
         async with self.runtime.writer() as session:
-            ids = [row[0] for row in (await session.execute(statement)).all()]
+            rows = list((await session.execute(statement)).all())
             await session.commit()
-        return ids
+        return rows
 
     async def process_due(self) -> int:
-        ids = await self.claim()
-        if not ids:
+        claimed = await self.claim()
+        if not claimed:
             return 0
-        webhooks = await self._call_webhooks(ids)
+        ids = [row.id for row in claimed]
+        webhooks: dict[int, WebhookResult] = {}
+        at_webhook = [row.id for row in claimed if self._maybe_webhook(row.version_id, row.node)]
+        if at_webhook:
+            webhooks = await self._call_webhooks(at_webhook)
+        # Only runs an event woke (due at WAKE_NOW) can have signals waiting; a signal that
+        # lands for another one meanwhile makes it due again when the batch is saved.
+        woken = {row.id for row in claimed if row.due_at is not None and row.due_at <= WAKE_NOW}
         try:
-            await self._advance(ids, webhooks)
+            await self._advance(ids, webhooks, woken)
         except Exception:
             log.exception("a batch of %d journey runs failed; retrying them one by one", len(ids))
             for run_id in ids:
                 try:
-                    await self._advance([run_id], webhooks)
+                    await self._advance([run_id], webhooks, {run_id})
                 except Exception:
                     log.exception("journey run %s failed; it leaves its journey", run_id)
                     await self._fail_run(run_id)
         self.fired += len(ids)
         return len(ids)
 
-    async def _advance(self, ids: list[int], webhooks: dict[int, WebhookResult]) -> None:
+    def _maybe_webhook(self, version_id: int, node: str) -> bool:
+        known = self._webhook_nodes.get(version_id)
+        return known is None or node in known
+
+    async def _advance(
+        self, ids: list[int], webhooks: dict[int, WebhookResult], woken: set[int]
+    ) -> None:
         async with self.runtime.writer() as session:
             rows = (
                 await session.execute(
                     select(RUNS).where(RUNS.c.id.in_(ids), RUNS.c.lease_owner == self.worker_id)
                 )
             ).all()
-            signal_rows = (
-                await session.execute(
-                    select(SIGNALS).where(SIGNALS.c.run_id.in_(ids)).order_by(SIGNALS.c.id)
+            signal_rows: list[Any] = []
+            if woken:
+                signal_rows = list(
+                    (
+                        await session.execute(
+                            select(SIGNALS)
+                            .where(SIGNALS.c.run_id.in_(sorted(woken)))
+                            .order_by(SIGNALS.c.id)
+                        )
+                    ).all()
                 )
-            ).all()
             if signal_rows:
                 await session.execute(
                     delete(SIGNALS).where(SIGNALS.c.id.in_([s.id for s in signal_rows]))
@@ -389,6 +412,10 @@ class Scheduler:
             for run in sorted(runs, key=lambda r: r.workspace_id):
                 await world.use_workspace(run.workspace_id)
                 graph = await version_graph(session, run.version_id)
+                if run.version_id not in self._webhook_nodes:
+                    self._webhook_nodes[run.version_id] = frozenset(
+                        node.id for node in graph.nodes.values() if node.type == "webhook"
+                    )
                 for signal in signals.get(cast(int, run.id), ()):
                     await engine.advance(run, graph, signal)
                 await engine.advance(run, graph, None, webhooks.get(cast(int, run.id)))

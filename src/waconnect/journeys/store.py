@@ -4,6 +4,7 @@ one update of runs), so a batch of a thousand due timers costs a handful of stat
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -36,6 +37,26 @@ EVENTS = cast(Table, Event.__table__)
 CHUNK = 500
 
 
+# Templates and providers, shared by the batches of the next few seconds: a batch of timers
+# asks the same questions as the one before (a live journey's templates cannot change
+# without force).
+SHARED_TTL = 2.0
+_shared: dict[tuple[str, Any], tuple[float, Any]] = {}
+
+
+def _recent(key: tuple[str, Any]) -> Any:
+    found = _shared.get(key)
+    if found is None or time.monotonic() - found[0] > SHARED_TTL:
+        return None
+    return found[1]
+
+
+def _remember(key: tuple[str, Any], value: Any) -> None:
+    if len(_shared) > 10_000:
+        _shared.clear()
+    _shared[key] = (time.monotonic(), value)
+
+
 @dataclass
 class _Send:
     run: RunState
@@ -63,6 +84,9 @@ class DbWorld:
     _batch_sends: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
     # --- reads ---------------------------------------------------------------------------------
+
+    def _shared_key(self, key: Any) -> tuple[str, Any]:
+        return (str(self.session.get_bind().engine.url), key)
 
     async def settings(self, workspace_id: int) -> WorkspaceSettings:
         if workspace_id not in self._settings:
@@ -157,9 +181,11 @@ class DbWorld:
     ) -> TemplateRef | str:
         key = (workspace_id, provider_id, name, language)
         if key not in self._templates:
-            self._templates[key] = await self._load_template(
-                workspace_id, provider_id, name, language
-            )
+            shared = _recent(self._shared_key(key))
+            if shared is None:
+                shared = await self._load_template(workspace_id, provider_id, name, language)
+                _remember(self._shared_key(key), shared)
+            self._templates[key] = shared
         return self._templates[key]
 
     async def _load_template(
