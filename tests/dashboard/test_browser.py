@@ -658,3 +658,46 @@ def test_a_journey_drawn_simulated_and_published(page: Page, live: Live) -> None
     page.goto(live.url + "/templates")
     shot(page, "55-templates-phone")
     page.set_viewport_size({"width": 1280, "height": 900})
+
+
+def test_import_templates_from_the_provider(page: Page, live: Live) -> None:
+    with live.api() as api:
+        made = api.post(
+            "/providers",
+            json={
+                "nickname": "MSG91 line",
+                "kind": "msg91",
+                "mobile_number": "918000000035",
+                "endpoint_url": live.simulator.base_url + "/api/v5/whatsapp",
+                "headers": {"Authkey": "any-key-123"},
+            },
+        )
+        assert made.status_code == 201, made.text
+    listed = {"status": "APPROVED", "category": "MARKETING", "language": "en"}
+    catalogue = [
+        {
+            **listed,
+            "name": "spring_sale",
+            "id": "201",
+            "components": [{"type": "BODY", "text": "Spring sale: 30% off."}],
+        },
+        {
+            **listed,
+            "name": "too_long",
+            "id": "202",
+            "components": [{"type": "BODY", "text": "x" * 1025}],
+        },
+    ]
+    httpx.post(
+        live.simulator.base_url + "/_sim/config", json={"options": {"catalogue": catalogue}}
+    ).raise_for_status()
+    log_in(page, live)
+    page.goto(live.url + "/templates")
+    page.get_by_role("button", name="Import templates from MSG91 line").click()
+    expect(page.locator(".notice")).to_contain_text("1 created")
+    expect(page.locator("tr", has_text="too_long")).to_contain_text(
+        "1025 characters, the limit is 1024"
+    )
+    shot(page, "24-templates-imported")
+    page.get_by_role("link", name="spring_sale").click()
+    expect(page.locator(".wa-body")).to_have_text("Spring sale: 30% off.")
