@@ -9,8 +9,17 @@ from typing import Any
 
 import httpx
 
-from tests.dashboard.helpers import add_user, assert_page, csrf_token, field_errors, log_in
+from tests.dashboard.helpers import (
+    add_user,
+    assert_page,
+    csrf_token,
+    field_errors,
+    log_in,
+    signed_in,
+)
+from tests.foundation.helpers import create_provider
 from tests.templates.live import eventually, live_stack
+from waconnect.runtime import Runtime
 from waconnect.settings import Settings
 from waconnect.testing.stack import DEMO_TEMPLATE
 
@@ -104,3 +113,51 @@ async def test_create_preview_start_and_watch_a_campaign(settings: Settings) -> 
             assert (await log_in(other, "other@example.com")).status_code == 303
             assert_page(await other.get(url), 404, "another workspace")
             assert "Diwali" not in (await other.get("/campaigns")).text
+
+
+async def test_pause_resume_and_cancel_a_scheduled_campaign(
+    client: httpx.AsyncClient, runtime: Runtime, auth: dict[str, str]
+) -> None:
+    csrf = await signed_in(client, runtime, ADMIN)
+    provider = await create_provider(client, auth)
+    template = await client.post(
+        f"/api/v1/providers/{provider['id']}/templates", json=DEMO_TEMPLATE, headers=auth
+    )
+    made = await client.post(
+        "/campaigns/new",
+        data=_wizard(
+            csrf,
+            name="Later",
+            template_id=str(template.json()["id"]),
+            provider_id=str(provider["id"]),
+            audience__kind="phones",
+            audience__phones="+91 98123 45001, +91 98123 45002",
+            schedule__start_at="2099-01-01T09:30",
+            dnd__choice="custom",
+            dnd__start="22:00",
+            dnd__end="08:00",
+            goal__enabled="on",
+            goal__event="Purchased",
+            goal__hours="48",
+            target_cap="10",
+        ),
+    )
+    assert made.status_code == 303, made.text
+    url = made.headers["location"].split("?")[0]
+    stored = (await client.get(f"/api/v1{url}", headers=auth)).json()
+    assert stored["schedule"]["start_at"].startswith("2099-01-01T04:00")  # 09:30 in Kolkata
+    assert stored["goal"] == {"event": "Purchased", "window_minutes": 2880}
+    assert stored["target_cap"] == 10
+    for action, status in (
+        ("start", "scheduled"),
+        ("pause", "paused"),
+        ("resume", "scheduled"),
+        ("cancel", "cancelled"),
+    ):
+        moved = await client.post(f"{url}/{action}", data={"csrf_token": csrf})
+        assert moved.status_code == 303, moved.text
+        text = assert_page(await client.get(moved.headers["location"]), 200)
+        assert f'id="campaign-status">{status}<' in text, action
+    assert "Cancel campaign" not in text and "Resume" not in text
+    unknown = await client.post(f"{url}/explode", data={"csrf_token": csrf})
+    assert_page(unknown, 404, "no campaign action")

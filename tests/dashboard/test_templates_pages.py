@@ -184,25 +184,29 @@ async def test_send_test_shows_request_response_and_later_statuses(settings: Set
     async with live_stack(settings) as live:
         provider = await live.provider("msg91")
         created = await live.template(provider["id"], DEMO_TEMPLATE)
+        meera = await live.profile("919812345677", first_name="Meera")
         await add_user(live.runtime, ADMIN)
         async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
             assert (await log_in(client, ADMIN)).status_code == 303
             page = await client.get(f"/templates/{created['id']}")
-            assert_page(page, 200, "Send a test of order_update", 'value="Asha"')
+            assert_page(page, 200, "Send a test of order_update", 'value="Asha"', "919812345677")
             csrf = csrf_token(page)
             form = {
                 "csrf_token": csrf,
                 "numbers": "+91 98123 45678",
-                "source.body.1": "literal",
-                "value.body.1": "Ravi",
+                "profile_ids": str(meera),
+                "source.body.1": "attribute",
+                "value.body.1": "first_name",
                 "source.body.2": "literal",
                 "value.body.2": "",
             }
             sent = await client.post(
                 f"/templates/{created['id']}/test", data=form, headers={"HX-Request": "true"}
             )
-            text = assert_page(sent, 200, "accepted", "HTTP 200", "Request", "Response")
-            assert "Hi Ravi, order A-1 is on its way." in text
+            text = assert_page(sent, 200, "Sent to 2 recipients", "HTTP 200", "Response")
+            # The picked profile is personalized from its attributes; the typed number has none.
+            assert "Hi Meera, order A-1 is on its way." in text
+            assert "missing_variable:body.1" in text
             assert '"status": "success"' in html.unescape(text)  # the simulator's answer
             message_id = re.search(r'id="status-(\d+)"', text)
             assert message_id, text
