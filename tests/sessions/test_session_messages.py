@@ -187,7 +187,9 @@ async def test_types_each_provider_kind_carries(
             assert config["nickname"] in error["message"] and kind in error["message"]
 
 
-async def test_every_violation_at_once(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
+async def test_every_violation_at_once(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
     config = await provider(client, auth, "msg91")
     four = [{"type": "reply", "reply": {"id": str(n), "title": "x" * 21}} for n in range(4)]
     answer = await client.post(
@@ -206,6 +208,13 @@ async def test_every_violation_at_once(client: httpx.AsyncClient, auth: dict[str
     assert fields["interactive.action.buttons.0.reply.title"] == "21 characters, the limit is 20"
     assert "interactive.body.text" in fields and "to" in fields
     assert fields["text"] == "a interactive message carries no text"
+    # Another workspace does not find this provider config.
+    other = {"Authorization": f"Bearer {await new_key(runtime, 'other')}"}
+    body = {"provider_id": config["id"], "to": CUSTOMER, "type": "text", "text": "Hi"}
+    answer = await client.post(SESSION, json=body, headers=other)
+    error_of(answer, 404, "not_found")
+    unauthorized = await client.post(SESSION, json=body)
+    error_of(unauthorized, 401, "unauthorized")
 
 
 def many_rows(count: int) -> dict[str, Any]:
@@ -486,18 +495,6 @@ def test_session_limits(content: dict[str, Any], path: str | None, says: str) ->
     else:
         assert path in problems, problems
         assert says in problems[path], problems
-
-
-async def test_another_workspaces_provider_is_not_found(
-    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
-) -> None:
-    config = await provider(client, auth, "msg91")
-    other = {"Authorization": f"Bearer {await new_key(runtime, 'other')}"}
-    body = {"provider_id": config["id"], "to": CUSTOMER, "type": "text", "text": "Hi"}
-    answer = await client.post(SESSION, json=body, headers=other)
-    error_of(answer, 404, "not_found")
-    unauthorized = await client.post(SESSION, json=body)
-    error_of(unauthorized, 401, "unauthorized")
 
 
 async def test_session_messages_reach_the_simulator(settings: Settings) -> None:
