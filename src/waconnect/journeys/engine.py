@@ -33,6 +33,7 @@ from waconnect.journeys.values import MissingValue, compare, fill_message, resol
 
 MAX_MOVES = 100  # nodes one run may pass in one go (the graph has no cycle without a wait)
 RETRY = "__retry__"
+PAYMENT_LINK = "__payment_link"
 
 
 @dataclass
@@ -427,13 +428,19 @@ class Engine:
                     return "failed", None, {"skipped": "no_order_id"}
                 link = str(node.config["link_pattern"]).replace("{order_id}", str(order_id))
                 button = int(node.config.get("link_button", _url_button(ref.definition)))
-                mapping[f"buttons.{button}.1"] = {"literal": link}
+                # The link rides as an event property: the mapping stays one per node, compiled
+                # once, whatever the order.
+                mapping[f"buttons.{button}.1"] = {"event_property": PAYMENT_LINK}
+                entry = {**entry, PAYMENT_LINK: link}
                 run.context["order_id"] = str(order_id)
                 detail.update(order_id=str(order_id), link=link)
             from waconnect.journeys.personalize import MappingProblem, fill, personalizer
 
+            # A published version's node never changes: its compiled mapping is found by name
+            # (a draft being simulated, version 0, may change: found by its content).
+            cache_key = (run.journey_id, run.version_id, node.id) if run.version_id else None
             try:
-                compiled = personalizer(ref.definition, ref.version_key, mapping)
+                compiled = personalizer(ref.definition, ref.version_key, mapping, cache_key)
                 components = fill(compiled, profile.attributes, entry)
             except MissingValue as exc:
                 reason = str(exc)

@@ -86,11 +86,18 @@ _cache: dict[str, Any] = {}
 
 
 def personalizer(
-    template_definition: dict[str, Any], version_key: str, mapping: Mapping[str, Any]
+    template_definition: dict[str, Any],
+    version_key: str,
+    mapping: Mapping[str, Any],
+    cache_key: Any = None,
 ) -> Any:
     """A compiled mapping with ``.components(attributes, event_properties)``; MappingProblem
-    when it does not fit the template."""
-    key = version_key + json.dumps(mapping, sort_keys=True, default=str)
+    when it does not fit the template. ``cache_key`` names a mapping that never changes
+    (a published node); without it the mapping's content is the key."""
+    if cache_key is not None:
+        key: Any = (version_key, cache_key)
+    else:
+        key = version_key + json.dumps(mapping, sort_keys=True, default=str)
     found = _cache.get(key)
     if found is not None:
         return found

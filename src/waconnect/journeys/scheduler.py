@@ -53,6 +53,27 @@ JOURNEYS = cast(Table, Journey.__table__)
 MEMBERS = cast(Table, JourneySegmentMember.__table__)
 
 
+# What advancing a run reads (not its lease or bookkeeping times).
+RUN_COLUMNS = [
+    RUNS.c[name]
+    for name in (
+        "id",
+        "workspace_id",
+        "journey_id",
+        "version_id",
+        "profile_id",
+        "state",
+        "node",
+        "visit",
+        "context",
+        "entered_at",
+        "exit_reason",
+        "goal_reached",
+        "finished_at",
+    )
+]
+
+
 def wall_now() -> datetime:
     """Leases are safety timers: real time, never the business clock."""
     return datetime.now(UTC)
@@ -382,7 +403,9 @@ class Scheduler:
         async with self.runtime.writer() as session:
             rows = (
                 await session.execute(
-                    select(RUNS).where(RUNS.c.id.in_(ids), RUNS.c.lease_owner == self.worker_id)
+                    select(*RUN_COLUMNS).where(
+                        RUNS.c.id.in_(ids), RUNS.c.lease_owner == self.worker_id
+                    )
                 )
             ).all()
             signal_rows: list[Any] = []

@@ -110,11 +110,11 @@ async def check_against_workspace(
         template_ids.append(template.id)
         mapping = dict(node.config.get("variables") or {})
         if node.type == "payment_request":
-            from waconnect.journeys.engine import _url_button
+            from waconnect.journeys.engine import PAYMENT_LINK, _url_button
 
             definition = _definition(template)
             button = int(node.config.get("link_button", _url_button(definition)))
-            mapping[f"buttons.{button}.1"] = {"literal": "x"}
+            mapping[f"buttons.{button}.1"] = {"event_property": PAYMENT_LINK}
         try:
             personalizer(
                 _definition(template), f"{template.id}:{template.updated_at.isoformat()}", mapping
