@@ -45,10 +45,12 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
-from waconnect.templates.render import placeholders, render_template
+from waconnect.templates.render import placeholders as _scan_placeholders
+from waconnect.templates.render import render_template
 from waconnect.web.errors import ApiError
 
 __all__ = [
@@ -74,6 +76,12 @@ _KEY_HINT = (
     "keys look like body.1, body.first_name, header.1, header.media, header.location, "
     "buttons.0.1, lto.expiration, cards.0.body.1, cards.0.header.media"
 )
+
+
+@lru_cache(maxsize=4096)
+def placeholders(text: str) -> tuple[str, ...]:
+    """The variables of ``text`` in order; cached, since every recipient asks again."""
+    return tuple(_scan_placeholders(text))
 
 
 class MappingError(ValueError):
@@ -128,7 +136,12 @@ def _upper(value: Any) -> str:
 
 
 def _component(components: Sequence[Mapping[str, Any]], kind: str) -> Mapping[str, Any] | None:
-    return next((c for c in components if _upper(c.get("type")) == kind), None)
+    for component in components:
+        given = component.get("type")
+        # Stored definitions are normalized (upper case): compare before converting.
+        if given == kind or (isinstance(given, str) and given.upper() == kind):
+            return component
+    return None
 
 
 def _components(definition: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -264,7 +277,7 @@ def _text_examples(
     if not isinstance(example, Mapping):
         return {}
     text = str(component.get("text") or "")
-    names = placeholders(text) or (["1"] if where.endswith("body") else [])
+    names = placeholders(text) or (("1",) if where.endswith("body") else ())
     if named:
         params = example.get(f"{key}_named_params") or ()
         given = {
