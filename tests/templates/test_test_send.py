@@ -161,11 +161,11 @@ async def test_test_send_refusals(
     assert "at least one" in error_of(none, 422, "validation_error")["message"]
     bad = await client.post(
         url,
-        json={"to": ["12", GOOD], "profile_ids": [999], "wait_seconds": 0},
+        json={"to": ["12", GOOD], "profile_ids": [999, 2**70], "wait_seconds": 0},
         headers=auth,
     )
     fields = error_of(bad, 422, "validation_error")["fields"]
-    assert set(fields) == {"to.0", "profile_ids.0"}
+    assert set(fields) == {"to.0", "profile_ids.0", "profile_ids.1"}
     mapping = await client.post(
         url,
         json={"to": [GOOD], "mapping": {"body.3": {"literal": "x"}}, "fill_examples": False},

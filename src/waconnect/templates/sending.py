@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from waconnect.db.base import is_storable_id
 from waconnect.messaging.models import Attempt, Message
 from waconnect.messaging.service import (
     PRIORITY_TEST,
@@ -149,7 +150,11 @@ async def preview(
         provider = await get_provider(session, workspace_id, template.provider_id)
         attributes = dict(body.attributes)
         if body.profile_id is not None:
-            profile = await session.get(Profile, body.profile_id)
+            profile = (
+                await session.get(Profile, body.profile_id)
+                if is_storable_id(body.profile_id)
+                else None
+            )
             if profile is None or profile.workspace_id != workspace_id or profile.erased_at:
                 raise ApiError(404, "not_found", f"profile {body.profile_id} not found")
             attributes = {**dict(profile.attributes or {}), **attributes}
@@ -190,11 +195,10 @@ async def _recipients(
         except InvalidPhone as exc:
             problems[f"to.{index}"] = str(exc)
     profiles: dict[int, Profile] = {}
-    if body.profile_ids:
+    storable = [i for i in body.profile_ids if is_storable_id(i)]
+    if storable:
         found = await session.scalars(
-            select(Profile).where(
-                Profile.workspace_id == workspace_id, Profile.id.in_(body.profile_ids)
-            )
+            select(Profile).where(Profile.workspace_id == workspace_id, Profile.id.in_(storable))
         )
         profiles = {profile.id: profile for profile in found}
     for index, profile_id in enumerate(body.profile_ids):
