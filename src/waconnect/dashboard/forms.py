@@ -54,6 +54,16 @@ def page_url(path: str, filters: dict[str, str], cursor: str | None) -> str:
     return path + (f"?{urlencode(query)}" if query else "")
 
 
+def pager(
+    path: str, filters: dict[str, str], cursor: str | None, next_cursor: str | None
+) -> dict[str, str | None]:
+    """The links of a cursor-paged list: to older entries, and back to the newest."""
+    return {
+        "older_url": page_url(path, filters, next_cursor) if next_cursor else None,
+        "newest_url": page_url(path, filters, None) if cursor else None,
+    }
+
+
 def errors_of(exc: ApiError | ValidationError) -> Errors:
     """Field errors keyed by form field; an error about no field is under ``form``."""
     if isinstance(exc, ValidationError):

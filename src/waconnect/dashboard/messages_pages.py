@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from waconnect.dashboard.auth import Dashboard, DashboardDep
-from waconnect.dashboard.forms import Errors, errors_of, page_url
+from waconnect.dashboard.forms import Errors, errors_of, pager
 from waconnect.dashboard.render import page
 from waconnect.messaging import service
 from waconnect.messaging.inbound import InboundPage, list_inbound
@@ -68,10 +68,7 @@ async def messages_list(request: Request, context: DashboardDep, session: Sessio
         + [(str(pid), name) for pid, name in providers.items()],
         "filters": filters,
         "errors": errors,
-        "older_url": page_url("/messages", filters, result.next_cursor)
-        if result.next_cursor
-        else None,
-        "newest_url": page_url("/messages", filters, None) if cursor else None,
+        **pager("/messages", filters, cursor, result.next_cursor),
     }
     return page(request, "messages/list.html", context_values, status=422 if errors else 200)
 
@@ -144,10 +141,7 @@ async def inbound_list(request: Request, context: DashboardDep, session: Session
         "type_options": [("", "Any type")] + [(t, t) for t in INBOUND_TYPES],
         "filters": given,
         "errors": errors,
-        "older_url": page_url("/messages/inbound", given, result.next_cursor)
-        if result.next_cursor
-        else None,
-        "newest_url": page_url("/messages/inbound", given, None) if cursor else None,
+        **pager("/messages/inbound", given, cursor, result.next_cursor),
     }
     return page(request, "messages/inbound.html", values, status=422 if errors else 200)
 

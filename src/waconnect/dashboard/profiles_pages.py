@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from waconnect.dashboard.auth import DashboardDep, FormDep
-from waconnect.dashboard.forms import Errors, errors_of, page_url
+from waconnect.dashboard.forms import Errors, errors_of, pager
 from waconnect.dashboard.render import is_htmx, page
 from waconnect.profiles import jobs, service
 from waconnect.profiles.schemas import ProfilePage
@@ -55,10 +55,7 @@ async def profiles_list(
             (a.name, f"{a.name} ({a.type})")
             for a in await service.list_attributes(session, context.workspace_id)
         ],
-        "older_url": page_url("/profiles", filters, result.next_cursor)
-        if result.next_cursor
-        else None,
-        "newest_url": page_url("/profiles", filters, None) if cursor else None,
+        **pager("/profiles", filters, cursor, result.next_cursor),
     }
     return page(request, "profiles/list.html", values, status=422 if errors else 200)
 
