@@ -14,6 +14,8 @@ from tests.conftest import new_key
 from tests.templates.builders import body, buttons, template, url_button
 from tests.templates.helpers import TEMPLATES, error_of, make_provider, make_template
 from tests.templates.live import AUTHKEY, eventually, live_stack
+from waconnect.messaging.models import Message
+from waconnect.messaging.service import PRIORITY_JOURNEY, PRIORITY_TEST
 from waconnect.runtime import Runtime
 from waconnect.settings import Settings
 from waconnect.templates.cli import parse_mapping
@@ -129,7 +131,7 @@ async def test_generic_failing_recipient_shows_the_providers_error(settings: Set
 
 
 async def test_unanswered_test_sends_are_202_with_their_ids(
-    client: httpx.AsyncClient, auth: dict[str, str]
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
 ) -> None:
     """No worker runs here: the call answers 202 with the message ids once its wait is over."""
     provider = await make_provider(client, auth)
@@ -146,6 +148,9 @@ async def test_unanswered_test_sends_are_202_with_their_ids(
     assert item["outcome"] == "waiting" and item["message_id"] == result["message_ids"][0]
     message = await client.get(f"/api/v1/messages/{item['message_id']}", headers=auth)
     assert message.json()["status"] == "queued" and message.json()["source"] == "test"
+    async with runtime.sessions() as session:
+        row = await session.get(Message, item["message_id"])
+        assert row is not None and row.priority == PRIORITY_TEST < PRIORITY_JOURNEY
 
 
 async def test_test_send_refusals(
