@@ -191,9 +191,8 @@ class Decider:
             return Decision(member, "control")
         variant = self.pick_variant(member)
         if variant is None:
-            detail = (
-                f"no template for {self.by_attribute}={member.attributes.get(self.by_attribute)!r}"
-            )
+            value = member.attributes.get(self.by_attribute or "")
+            detail = f"no template for {self.by_attribute}={value!r}"
             return Decision(member, "skipped", reason="no_variant", detail=detail)
         attributes = {"phone": phone, "identity": member.identity, **member.attributes}
         try:

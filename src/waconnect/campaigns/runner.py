@@ -19,9 +19,9 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from waconnect.campaigns.models import Campaign, CampaignRecipient
@@ -258,7 +258,7 @@ class CampaignRunner:
         now: datetime,
     ) -> None:
         await session.execute(
-            CampaignRecipient.__table__.insert(),
+            cast(Table, CampaignRecipient.__table__).insert(),
             [
                 {
                     "campaign_id": campaign_id,

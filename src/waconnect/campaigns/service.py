@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, bindparam, case, func, select, update
+from sqlalchemy import Table, and_, bindparam, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from waconnect.campaigns.models import (
@@ -60,6 +60,8 @@ from waconnect.templates.service import add_in_use_check
 from waconnect.web.errors import ApiError, conflict, invalid, not_found
 
 ACTIVE = ("scheduled", "running", "paused")
+RECIPIENTS = cast(Table, CampaignRecipient.__table__)
+LIST_ENTRIES = cast(Table, CampaignListEntry.__table__)
 LETTERS = "ABC"
 
 
@@ -193,7 +195,7 @@ async def create_campaign(
     if isinstance(audience, PhonesAudience | IdentitiesAudience):
         values = audience.phones if isinstance(audience, PhonesAudience) else audience.identities
         await session.execute(
-            CampaignListEntry.__table__.insert(),
+            LIST_ENTRIES.insert(),
             [
                 {"campaign_id": campaign.id, "position": i + 1, "value": str(v).strip()[:200]}
                 for i, v in enumerate(values)
@@ -569,7 +571,7 @@ async def record_conversions(session: AsyncSession, rows: Sequence[Mapping[str, 
     ).all()
     if not goals:
         return
-    r = CampaignRecipient.__table__
+    r = RECIPIENTS
     ts, since = bindparam("ts", type_=UTCDateTime()), bindparam("since", type_=UTCDateTime())
     for campaign_id, event, window in goals:
         params = [
@@ -577,7 +579,7 @@ async def record_conversions(session: AsyncSession, rows: Sequence[Mapping[str, 
                 "c_id": campaign_id,
                 "p_id": row["profile_id"],
                 "ts": row["ts"],
-                "since": row["ts"] - timedelta(minutes=window),
+                "since": row["ts"] - timedelta(minutes=window or 0),
             }
             for row in rows
             if row["name"] == event and row.get("profile_id") is not None
