@@ -500,6 +500,12 @@ def test_create_a_template_see_its_preview_and_send_a_test(page: Page, live: Liv
     expect(page.locator("tr", has_text="festive_offer")).to_contain_text("approved")
     shot(page, "23-templates-list")
 
+    # From the provider's page, a template picked opens its test dialog.
+    page.get_by_role("link", name="Offers line").first.click()
+    page.get_by_role("link", name="Send test of festive_offer (en)").click()
+    expect(page.get_by_role("dialog")).to_be_visible()
+    expect(page.get_by_role("dialog").get_by_label("Phone numbers")).to_be_editable()
+
 
 def test_profiles_import_segments_and_inbound(page: Page, live: Live) -> None:
     provider = _simulated_provider(live, "Audience line", "918000000032")

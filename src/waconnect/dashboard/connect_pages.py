@@ -16,6 +16,7 @@ from waconnect.messaging.service import count_by_status
 from waconnect.providers import service
 from waconnect.providers.schemas import ProviderCreate, ProviderPatch, RotateToken
 from waconnect.providers.verify import VerifyResult, verify_provider
+from waconnect.templates.service import list_templates
 from waconnect.web.deps import RuntimeDep, SessionDep
 from waconnect.web.errors import ApiError
 
@@ -116,6 +117,7 @@ async def _provider_page(
         {
             "provider": service.to_out(runtime, config),
             "counts": counts,
+            "templates": await list_templates(session, context.workspace_id, config.id),
             "verify": verify,
             "grace_hours": f"{runtime.settings.token_grace_hours:g}",
             "done": _DONE.get(request.query_params.get("done", "")),

@@ -140,6 +140,11 @@
     var canvas = document.querySelector("canvas[data-chart-url]");
     if (canvas && window.Chart) drawChart(canvas);
     document.querySelectorAll("form").forEach(updateShown);
+    // /templates/7#send-test opens the test dialog (the provider page links there).
+    var wanted = location.hash && document.getElementById(location.hash.slice(1));
+    if (wanted && wanted.tagName !== "DIALOG") wanted = null;
+    var opener = wanted && document.querySelector('[data-open-dialog="' + wanted.id + '"]:not([disabled])');
+    if (opener) opener.click();
     var summary = document.querySelector("[data-autofocus]");
     if (summary) summary.focus();
   });
