@@ -123,6 +123,11 @@ async def test_pause_resume_and_cancel_a_scheduled_campaign(
     template = await client.post(
         f"/api/v1/providers/{provider['id']}/templates", json=DEMO_TEMPLATE, headers=auth
     )
+    other = await client.post(
+        f"/api/v1/providers/{provider['id']}/templates",
+        json={**DEMO_TEMPLATE, "name": "order_update_b"},
+        headers=auth,
+    )
     made = await client.post(
         "/campaigns/new",
         data=_wizard(
@@ -140,6 +145,9 @@ async def test_pause_resume_and_cancel_a_scheduled_campaign(
             goal__event="Purchased",
             goal__hours="48",
             target_cap="10",
+            variant_b__template_id=str(other.json()["id"]),
+            variant_b__percent="30",
+            control_percent="10",
         ),
     )
     assert made.status_code == 303, made.text
@@ -147,7 +155,8 @@ async def test_pause_resume_and_cancel_a_scheduled_campaign(
     stored = (await client.get(f"/api/v1{url}", headers=auth)).json()
     assert stored["schedule"]["start_at"].startswith("2099-01-01T04:00")  # 09:30 in Kolkata
     assert stored["goal"] == {"event": "Purchased", "window_minutes": 2880}
-    assert stored["target_cap"] == 10
+    assert stored["target_cap"] == 10 and stored["control_percent"] == 10
+    assert [(v["name"], v["percent"]) for v in stored["variants"]] == [("A", 70), ("B", 30)]
     for action, status in (
         ("start", "scheduled"),
         ("pause", "paused"),
