@@ -443,6 +443,10 @@ class Scheduler:
                     await engine.advance(run, graph, signal)
                 await engine.advance(run, graph, None, webhooks.get(cast(int, run.id)))
             await world.apply(runs)
+            finished = [cast(int, run.id) for run in runs if run.finished]
+            if finished:
+                # News that reached a run in its last moments has nobody left to read it.
+                await session.execute(delete(SIGNALS).where(SIGNALS.c.run_id.in_(finished)))
             await session.commit()
 
     async def _fail_run(self, run_id: int) -> None:

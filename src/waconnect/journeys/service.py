@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import Table, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,6 +21,7 @@ from waconnect.journeys.models import (
     ACTIVE_STATES,
     Journey,
     JourneyRun,
+    JourneySignal,
     JourneyStep,
     JourneyVersion,
 )
@@ -50,6 +51,7 @@ from waconnect.workspaces.service import get_workspace, settings_of
 RUNS = cast(Table, JourneyRun.__table__)
 STEPS = cast(Table, JourneyStep.__table__)
 MESSAGES = cast(Table, Message.__table__)
+SIGNALS = cast(Table, JourneySignal.__table__)
 
 
 # --- validation on save ---------------------------------------------------------------------
@@ -284,6 +286,10 @@ async def _stop_runs(session: AsyncSession, journey_id: int, now: datetime) -> N
         )
         .values(status="cancelled", updated_at=now)
     )
+    inside = select(RUNS.c.id).where(
+        RUNS.c.journey_id == journey_id, RUNS.c.state.in_(ACTIVE_STATES)
+    )
+    await session.execute(delete(SIGNALS).where(SIGNALS.c.run_id.in_(inside)))
     await session.execute(
         update(RUNS)
         .where(RUNS.c.journey_id == journey_id, RUNS.c.state.in_(ACTIVE_STATES))
