@@ -8,6 +8,7 @@ import re
 
 import httpx
 import orjson
+import pytest
 
 from tests.dashboard.helpers import (
     add_user,
@@ -223,6 +224,9 @@ async def test_send_test_shows_request_response_and_later_statuses(settings: Set
             assert_page(empty, 422, "The test was not sent", "at least one phone number")
 
 
+# The import itself is the templates capability's, tested there on both databases; this is
+# about the page that reports it.
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 async def test_import_from_the_provider_reports_each_template(settings: Settings) -> None:
     async with live_stack(settings) as live:
         provider = await live.provider("msg91", nickname="MSG91 line")

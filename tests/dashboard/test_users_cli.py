@@ -5,9 +5,14 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from waconnect.testing.processes import run_cli
 
 
+# The command's database work is the dashboard's users service, which the page tests run on
+# both databases; this test is about the command line (seven process starts), so SQLite only.
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_users_create_list_and_set_password(settings_env: dict[str, str]) -> None:
     env = settings_env
     first = run_cli(
