@@ -405,3 +405,50 @@ async def test_branches_on_status_attribute_and_split_in_simulation(
         url, json={"identity": "u0", "script": [{"after": "soon"}]}, headers=auth
     )
     assert bad.status_code == 422 and "script.0.after" in bad.json()["error"]["fields"]
+
+
+async def test_wait_until_a_time_of_day_in_the_profiles_timezone(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    await add_provider(client, auth)
+    await client.post(
+        "/api/v1/profiles/batch",
+        json={
+            "profiles": [
+                {"identity": "ist", "phone": "+919800000000", "timezone": "Asia/Kolkata"},
+                {"identity": "utc", "phone": "+919800000001"},
+            ]
+        },
+        headers=auth,
+    )
+    await client.patch("/api/v1/workspace", json={"timezone": "UTC"}, headers=auth)
+    moved = await client.post("/_test/clock", json={"set": "2030-01-07T10:00:00Z"})
+    assert moved.status_code == 200
+    definition = {
+        "name": "Morning",
+        "trigger": {"type": "api"},
+        "start": "morning",
+        "nodes": {
+            "morning": {"type": "wait", "until": "09:00", "next": "hello"},
+            "hello": _send("thanks", "end"),
+            "end": {"type": "exit"},
+        },
+    }
+    journey = await create_live(client, auth, definition)
+    url = f"{JOURNEYS}/{journey['id']}/entries"
+    entered = await client.post(
+        url, json={"profiles": [{"identity": "ist"}, {"identity": "utc"}]}, headers=auth
+    )
+    ist, utc = (r["profile_id"] for r in entered.json()["results"])
+    # 10:00 UTC is 15:30 in India: the next 09:00 there is 03:30 UTC tomorrow.
+    assert (await path(client, auth, journey["id"], ist))["runs"][0]["waiting_until"].startswith(
+        "2030-01-08T03:30"
+    )
+    assert (await path(client, auth, journey["id"], utc))["runs"][0]["waiting_until"].startswith(
+        "2030-01-08T09:00"
+    )
+    scheduler = scheduler_for(runtime)
+    await advance(client, 17.5 * HOUR)  # 03:30 UTC
+    await settle(scheduler)
+    assert len(await messages_to(client, auth, "919800000000")) == 1
+    assert await messages_to(client, auth, "919800000001") == []
