@@ -342,9 +342,19 @@ class CampaignRunner:
 
     async def _complete_if_done(self, campaign_id: int) -> None:
         async with self.runtime.sessions() as session:
+            provider_id = await session.scalar(
+                select(Campaign.provider_id).where(Campaign.id == campaign_id)
+            )
+            # Provider, status and priority match the outbox's partial "due" index, which
+            # holds only queued rows: cheap even when the campaign has a million sent ones.
             waiting = await session.scalar(
                 select(Message.id)
-                .where(Message.campaign_id == campaign_id, Message.status == Status.QUEUED)
+                .where(
+                    Message.provider_id == provider_id,
+                    Message.status == Status.QUEUED,
+                    Message.priority == PRIORITY_BULK,
+                    Message.campaign_id == campaign_id,
+                )
                 .limit(1)
             )
         if waiting is not None:
@@ -374,34 +384,24 @@ class CampaignRunner:
             if campaign is None or campaign.status != "running":
                 return False
             since = campaign.failures_from or campaign.created_at
-            failures = (
+            # The campaign's most recent outcomes, newest message first: walked backwards on
+            # the campaign's index, past the rows still queued, it stops after ``limit`` rows.
+            outcomes = (
                 await session.execute(
-                    select(Message.failed_at, Message.error_code, Message.error_title)
+                    select(Message.status, Message.error_code, Message.error_title)
                     .where(
-                        Message.workspace_id == campaign.workspace_id,
-                        Message.status == Status.FAILED,
                         Message.campaign_id == campaign_id,
-                        Message.failed_at >= since,
+                        Message.status.in_((Status.FAILED, Status.UNKNOWN, *SENT_OR_BEYOND)),
+                        Message.updated_at >= since,
                     )
-                    .order_by(Message.failed_at.desc())
+                    .order_by(Message.id.desc())
                     .limit(limit)
                 )
             ).all()
-            if len(failures) < limit:
-                return False
-            oldest = failures[-1][0]
-            success = await session.scalar(
-                select(Message.id)
-                .where(
-                    Message.campaign_id == campaign_id,
-                    Message.status.in_(SENT_OR_BEYOND),
-                    Message.sent_at >= oldest,
-                )
-                .limit(1)
-            )
-        if success is not None:
+        if len(outcomes) < limit or any(row[0] != Status.FAILED for row in outcomes):
             return False
-        _at, code, title = failures[0]
+        failures = outcomes
+        _status, code, title = failures[0]
         reason = (
             f"auto-paused after {limit} consecutive provider failures "
             f"(last: {code}{' ' + title if title else ''}); fix the cause, then resume"
