@@ -377,3 +377,60 @@ async def test_consecutive_provider_failures_auto_pause(
     assert "consecutive provider failures" in shown["status_reason"]
     assert sum(shown["stats"]["failed"].values()) >= 5
     assert sum_identity(shown["stats"]) == 40
+
+
+async def test_scheduled_start_and_throttle_pace_the_rows(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    provider, templates, segment_id = await _setup(client, auth, 10)
+    start_at = runtime.clock.now() + timedelta(hours=1)
+    campaign = await create(
+        client,
+        auth,
+        template_id=templates["greeting"],
+        variables=NAME,
+        audience={"segment_id": segment_id},
+        schedule={"start_at": start_at.isoformat()},
+        throttle_per_second=2,
+    )
+    assert (await act(client, auth, campaign["id"], "start"))["status"] == "scheduled"
+    await run_loop(runtime)
+    assert (await show(client, auth, campaign["id"]))["stats"]["targeted"] == 0
+    runtime.clock.advance(3600)
+    await run_loop(runtime)
+    shown = await show(client, auth, campaign["id"])
+    assert shown["status"] == "running" and shown["stats"]["queued"] == 10
+    # Two a second: one is due at once, five after two seconds, all ten after five.
+    assert await _claimable(runtime, provider["id"]) == 1
+    runtime.clock.advance(2)
+    assert await _claimable(runtime, provider["id"]) == 5
+    runtime.clock.advance(3)
+    assert await _claimable(runtime, provider["id"]) == 10
+
+
+async def test_dnd_hours_are_read_in_the_profiles_time_zone(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    provider, templates = await provider_with_templates(client, auth)
+    # Profile 0 lives 14 hours ahead of the workspace (UTC): its evening is not the window.
+    await add_profiles(
+        client, auth, 4, make=lambda n: {"timezone": "Pacific/Kiritimati"} if n == 0 else {}
+    )
+    segment_id = await segment(client, auth)
+    now = runtime.clock.now().astimezone(UTC)
+    window = {
+        "start": (now - timedelta(hours=1)).strftime("%H:%M"),
+        "end": (now + timedelta(hours=2)).strftime("%H:%M"),
+    }
+    await _settings(client, auth, timezone="UTC")
+    campaign = await create(
+        client,
+        auth,
+        template_id=templates["greeting"],
+        variables=NAME,
+        audience={"segment_id": segment_id},
+        dnd=window,
+    )
+    await act(client, auth, campaign["id"], "start")
+    await run_loop(runtime)
+    assert await _claimable(runtime, provider["id"]) == 1
