@@ -48,7 +48,7 @@ def parse() -> argparse.Namespace:
 
 
 def write_profiles(database: Path, count: int) -> None:
-    """N subscribed profiles with a phone and a first name, in one transaction."""
+    """N subscribed profiles with a phone, a first name and their contact."""
     now = "2026-01-01 00:00:00.000000"
     connection = sqlite3.connect(database)
     workspace = connection.execute("SELECT id FROM workspaces ORDER BY id LIMIT 1").fetchone()[0]
@@ -60,6 +60,12 @@ def write_profiles(database: Path, count: int) -> None:
         "INSERT INTO profiles (workspace_id, identity, phone, country, attributes, created_at, "
         "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?6)",
         rows,
+    )
+    # Their contacts, linked as the profiles capability links them (subscribed).
+    connection.execute(
+        "INSERT INTO contacts (workspace_id, phone, subscription, subscription_source, "
+        "profile_id, created_at) SELECT workspace_id, phone, 'subscribed', 'default', id, "
+        "created_at FROM profiles"
     )
     connection.commit()
     connection.close()
