@@ -20,6 +20,12 @@ Concurrency: each provider config is a lane with a limiter sized by this worker'
 config's budget (messaging/budget.py), so requests in flight never exceed ``max_concurrency``
 across all workers. Where the provider takes many recipients per request (MSG91 bulk), the
 lane batches; the limit counts requests.
+
+Pipelining: a request's attempt is begun (committed) before it waits for a slot, so a slot is
+never idle while a commit is on its way. A few requests per lane may be begun ahead of a free
+slot (``_ahead``); a crash then leaves those few ``unknown`` although they never left, which
+point 4 already allows for every request in flight. A clean stop records them as ``not_sent``
+and queues the messages again.
 """
 
 from __future__ import annotations
@@ -32,16 +38,16 @@ import socket
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, case, delete, func, or_, select, update
+from sqlalchemy import and_, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from waconnect.messaging import budget
-from waconnect.messaging.journal import Journal
+from waconnect.messaging.journal import Bulk, DriverSql, Journal
 from waconnect.messaging.models import Attempt, Message, Worker
 from waconnect.messaging.retry import Fail, RetryPolicy
 from waconnect.messaging.states import Status
@@ -71,14 +77,83 @@ from waconnect.templates.render import RenderError
 
 log = logging.getLogger("waconnect.dispatcher")
 
-MESSAGES = cast(Table, Message.__table__)
-ATTEMPTS = cast(Table, Attempt.__table__)
 RESPONSE_KEEP = 2000  # characters of a provider's answer kept on the attempt
 CLAIM_MAX = 2000  # rows per claim statement
+BACKLOG_MAX = 4000  # claimed rows a lane holds at most: a claim skips the leased rows it meets
+SCAN_MAX = 4  # a batch looks at most this many times its size for rows of other phones
+
+# --- the statements of the hot path, in the driver's terms (journal.DriverSql) ----------------
+
+# The literal status matches the partial index ix_messages_due (a bound one would not).
+_CLAIM = """
+UPDATE messages SET lease_owner = $1
+WHERE id IN (
+    SELECT id FROM messages
+    WHERE provider_id = $2 AND status = 'queued' AND held = false AND lease_owner IS NULL
+        AND next_attempt_at <= $3 AND (expires_at IS NULL OR expires_at > $3)
+    ORDER BY priority, next_attempt_at, id
+    LIMIT $4{lock}
+)
+RETURNING id, workspace_id, to_phone, kind, content, template_id, attempt_count,
+    transient_failures, priority, next_attempt_at
+"""
+_BEGIN_ATTEMPT = Bulk("""
+INSERT INTO message_attempts (message_id, number, reference, worker_id, began_at, request)
+VALUES ($1, $2, $3, $4, $5, $6)
+""")
+_BEGIN_MESSAGE = Bulk(
+    "UPDATE messages SET attempt_count = $1, pending_attempt = true WHERE id = $2"
+)
+_FINISH_ATTEMPT = Bulk("""
+UPDATE message_attempts SET outcome = $1, finished_at = $2, http_status = $3, response = $4,
+    error_code = $5, error_title = $6, provider_request_id = $7
+WHERE message_id = $8 AND number = $9
+""")
+# Every message statement below ends the attempt it names, and only if that attempt is still
+# the message's current one. A report may have raced ahead of the provider's answer: never
+# move a message back, and a throttled "failed" report that already requeued it (a later
+# next_attempt_at) wins. $1 is the time of the outcome.
+_DONE = "pending_attempt = false, lease_owner = NULL, updated_at = $1"
+_UNTOUCHED = "status = 'queued' AND next_attempt_at <= $1"
+_FINISH_MESSAGE_SQL = {
+    "accepted": f"""
+UPDATE messages SET
+    status = CASE WHEN {_UNTOUCHED} THEN 'sent' ELSE status END,
+    sent_at = COALESCE(sent_at, $1),
+    error_code = CASE WHEN {_UNTOUCHED} THEN NULL ELSE error_code END,
+    error_title = CASE WHEN {_UNTOUCHED} THEN NULL ELSE error_title END,
+    {_DONE}
+WHERE id = $2 AND attempt_count = $3
+""",
+    "retry": f"""
+UPDATE messages SET next_attempt_at = $4, transient_failures = transient_failures + $5,
+    error_code = $6, error_title = $7, {_DONE}
+WHERE id = $2 AND attempt_count = $3
+""",
+    "rejected": f"""
+UPDATE messages SET
+    status = CASE WHEN status IN ('queued', 'unknown', 'sent') THEN 'failed' ELSE status END,
+    failed_at = $1, error_code = $4, error_title = $5, {_DONE}
+WHERE id = $2 AND attempt_count = $3
+""",
+    "in_doubt": f"""
+UPDATE messages SET
+    status = CASE WHEN {_UNTOUCHED} THEN 'unknown' ELSE status END,
+    unknown_reason = CASE WHEN {_UNTOUCHED} THEN $4 ELSE unknown_reason END,
+    in_doubt_since = CASE WHEN {_UNTOUCHED} THEN $1 ELSE in_doubt_since END,
+    {_DONE}
+WHERE id = $2 AND attempt_count = $3
+""",
+    # Begun, then the worker stopped before a slot came: the request never left.
+    "not_sent": f"UPDATE messages SET {_DONE} WHERE id = $2 AND attempt_count = $3",
+}
+_FINISH_MESSAGE = {outcome: Bulk(statement) for outcome, statement in _FINISH_MESSAGE_SQL.items()}
 
 
 @dataclass(slots=True)
 class Claimed:
+    """A leased row; ``item`` is what the adapter sends, built once the row is claimed."""
+
     id: int
     workspace_id: int
     to_phone: str
@@ -87,21 +162,82 @@ class Claimed:
     template_id: int | None
     attempt_count: int
     transient_failures: int
-    priority: int
-    next_attempt_at: datetime
+    order: tuple[Any, ...]  # the claim's order: priority, due time, id
+    number: int = 0
+    reference: str = ""
+    item: OutboundItem | None = None
 
-    @property
-    def number(self) -> int:
-        return self.attempt_count + 1
+    def __post_init__(self) -> None:
+        self.number = self.attempt_count + 1
+        self.reference = f"{self.id}-{self.number}"
 
-    @property
-    def reference(self) -> str:
-        return f"{self.id}-{self.number}"
+
+class Backlog:
+    """A lane's claimed rows, kept in the claim's order within groups of rows that may share
+    a request (the adapter's ``batch_key``); a lane sending one per request keeps one group."""
+
+    def __init__(self, adapter: ProviderAdapter, size: int) -> None:
+        self.adapter = adapter
+        self.size = size
+        self._groups: dict[Hashable, deque[Claimed]] = {}
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def extend(self, rows: Iterable[Claimed]) -> None:
+        for row in rows:
+            assert row.item is not None
+            key = None if self.size == 1 else self.adapter.batch_key(row.item)
+            group = self._groups.get(key)
+            if group is None:
+                group = self._groups[key] = deque()
+            group.append(row)
+            self._count += 1
+
+    def drain(self) -> list[Claimed]:
+        rows = sorted((row for group in self._groups.values() for row in group), key=_claim_order)
+        self._groups.clear()
+        self._count = 0
+        return rows
+
+    def take(self) -> list[Claimed]:
+        """The next request's rows: the group whose first row comes first, at most ``size``
+        rows, a phone at most once (reports are matched by request id + phone)."""
+        groups = self._groups
+        key = next(iter(groups)) if len(groups) == 1 else min(groups, key=_head_order(groups))
+        group = groups[key]
+        if self.size == 1:
+            batch = [group.popleft()]
+        else:
+            batch, phones, other_phone = [], set(), []
+            budget_left = self.size * SCAN_MAX
+            while group and len(batch) < self.size and budget_left:
+                budget_left -= 1
+                row = group.popleft()
+                if row.to_phone in phones:
+                    other_phone.append(row)
+                else:
+                    phones.add(row.to_phone)
+                    batch.append(row)
+            group.extendleft(reversed(other_phone))
+        if not group:
+            del groups[key]
+        self._count -= len(batch)
+        return batch
+
+
+def _head_order(groups: dict[Hashable, deque[Claimed]]) -> Callable[[Hashable], tuple[Any, ...]]:
+    return lambda key: groups[key][0].order
 
 
 @dataclass
 class Lane:
-    """One provider config inside this worker."""
+    """One provider config inside this worker.
+
+    ``limiter`` holds the requests in flight (this worker's share of the budget); ``ahead``
+    bounds the requests begun or being begun on top of those, so at most a few wait for a slot.
+    """
 
     provider_id: int
     version: datetime
@@ -109,28 +245,30 @@ class Lane:
     endpoint: ProviderEndpoint
     transport: Transport
     limiter: budget.Limiter
+    ahead: budget.Limiter
     max_concurrency: int
-    backlog: deque[Claimed] = field(default_factory=deque)
+    backlog: Backlog
     share: int = 0  # slots recorded in provider_shares
     pump: asyncio.Task[None] | None = None
     ready: asyncio.Event = field(default_factory=asyncio.Event)
 
+    @property
+    def per_request(self) -> int:
+        return self.backlog.size
 
-@dataclass(frozen=True, slots=True)
-class Begin:
-    message_id: int
-    number: int
-    reference: str
-    worker_id: str
-    began_at: datetime
-    request: dict[str, Any] | None
+    @property
+    def target(self) -> int:
+        """Rows to hold so the lane never runs dry: about four rounds of its limit."""
+        return min(self.limiter.capacity * 4 * self.per_request, BACKLOG_MAX)
 
 
 @dataclass(frozen=True, slots=True)
 class Finish:
+    """What became of one attempt (also read by profiles/events.py as a ``SendOutcome``)."""
+
     message_id: int
     number: int
-    outcome: str  # accepted | rejected | throttled | transient | in_doubt
+    outcome: str  # accepted | rejected | throttled | transient | in_doubt | not_sent
     at: datetime
     http_status: int | None = None
     response: str | None = None
@@ -163,15 +301,15 @@ class Dispatcher:
         self.policy = policy or RetryPolicy(max_transient=settings.max_transient_failures)
         self._transport_factory = transport_factory or self._aiohttp_transport
         self._locking = not settings.is_sqlite
+        self._sql = DriverSql(runtime.engine)
+        self._claim_sql = _CLAIM.format(lock=" FOR UPDATE SKIP LOCKED" if self._locking else "")
         self.lanes: dict[int, Lane] = {}
         self._templates: dict[int, tuple[float, dict[str, Any] | None]] = {}
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._sends: set[asyncio.Task[None]] = set()
-        self.journal = Journal(
-            runtime.writer, {"begin": self._write_begins, "finish": self._write_finishes}
-        )
+        self.journal = Journal({"begin": self._write_begins, "finish": self._write_finishes})
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -209,9 +347,13 @@ class Dispatcher:
             *(lane.pump for lane in self.lanes.values() if lane.pump),
             return_exceptions=True,
         )
+        # Requests begun but still waiting for a slot are not sent now (recorded not_sent).
+        for lane in self.lanes.values():
+            lane.limiter.close()
         if self._sends:
             await asyncio.gather(*self._sends, return_exceptions=True)
         await self.journal.close()
+        await self._sql.close()
         async with self.runtime.writer() as session:
             # Claimed but never begun: give them back at once.
             await session.execute(
@@ -278,29 +420,45 @@ class Dispatcher:
 
     async def _make_lane(self, config: ProviderConfig, old: Lane | None) -> Lane:
         endpoint = endpoint_for(self.runtime, config)
+        adapter = get_adapter(config.kind)
+        size = max(adapter.max_batch(endpoint), 1)
         if old is not None:
-            # Settings changed: keep the limiter (requests in flight count) and backlog.
+            # Settings changed: keep the limiter (requests in flight count) and the backlog,
+            # regrouped when what may share a request changed.
             old.version, old.endpoint = config.updated_at, endpoint
-            old.adapter, old.max_concurrency = get_adapter(config.kind), config.max_concurrency
+            old.adapter, old.max_concurrency = adapter, config.max_concurrency
+            if old.backlog.adapter is not adapter or old.backlog.size != size:
+                rows = old.backlog.drain()
+                old.backlog = Backlog(adapter, size)
+                old.backlog.extend(rows)
             return old
         lane = Lane(
             provider_id=config.id,
             version=config.updated_at,
-            adapter=get_adapter(config.kind),
+            adapter=adapter,
             endpoint=endpoint,
             transport=self._transport_factory(config),
             limiter=budget.Limiter(0),
+            ahead=budget.Limiter(0),
             max_concurrency=config.max_concurrency,
+            backlog=Backlog(adapter, size),
         )
         lane.pump = asyncio.create_task(self._pump(lane), name=f"lane-{config.id}")
         self.lanes[config.id] = lane
         return lane
 
+    async def _set_capacity(self, lane: Lane, slots: int) -> None:
+        await lane.limiter.set_capacity(slots)
+        # Begun ahead of a slot: enough to cover a commit's wait, few enough that a crash
+        # leaves only a handful of never-sent rows in doubt (about half the slots in rows).
+        ahead = max(1, slots // (2 * lane.per_request)) if slots > 0 else 0
+        await lane.ahead.set_capacity(slots + ahead)
+
     async def _rebalance(self, lane: Lane, alive: list[str]) -> None:
         target = budget.fair_share(lane.max_concurrency, alive, self.worker_id)
         if target < lane.share:
             # Shrink locally first; record the smaller share once in-flight fits under it.
-            await lane.limiter.set_capacity(target)
+            await self._set_capacity(lane, target)
             if lane.limiter.in_flight <= target:
                 async with self.runtime.writer() as session:
                     await budget.shrink_share(session, lane.provider_id, self.worker_id, target)
@@ -318,14 +476,9 @@ class Dispatcher:
                 )
                 await session.commit()
             lane.share = granted
-            await lane.limiter.set_capacity(granted)
+            await self._set_capacity(lane, granted)
 
     # --- claiming --------------------------------------------------------------------------------
-
-    def _wanted(self, lane: Lane) -> int:
-        """Rows to claim so the lane never runs dry: about four rounds of its limit."""
-        per_request = max(lane.adapter.max_batch(lane.endpoint), 1)
-        return min(lane.limiter.capacity * 4 * per_request - len(lane.backlog), CLAIM_MAX)
 
     async def _claim_loop(self) -> None:
         """Keep every lane's backlog filled; sleep until woken when there is nothing due."""
@@ -333,13 +486,13 @@ class Dispatcher:
             found_work = False
             try:
                 for lane in list(self.lanes.values()):
-                    want = self._wanted(lane)
-                    if want < max(lane.limiter.capacity, 1):
+                    want = min(lane.target - len(lane.backlog), CLAIM_MAX)
+                    if want < max(lane.limiter.capacity, lane.target // 4, 1):
                         continue  # enough in hand; the pump wakes us when it runs low
                     rows = await self.claim(lane.provider_id, want)
                     if rows:
                         found_work = True
-                        lane.backlog.extend(rows)
+                        lane.backlog.extend(await self._with_items(rows))
                         lane.ready.set()
             except Exception:
                 log.exception("claim failed")
@@ -349,165 +502,58 @@ class Dispatcher:
 
     async def claim(self, provider_id: int, limit: int) -> list[Claimed]:
         """Lease up to ``limit`` due rows of one provider: priority first, then due time."""
-        now = self.runtime.clock.now()
-        due = (
-            select(Message.id)
-            .where(
-                Message.provider_id == provider_id,
-                Message.status == Status.QUEUED,
-                Message.held.is_(False),
-                Message.lease_owner.is_(None),
-                Message.next_attempt_at <= now,
-                or_(Message.expires_at.is_(None), Message.expires_at > now),
+        sql = self._sql
+        now = sql.time(self.runtime.clock.now())
+        values = (self.worker_id, provider_id, now, limit)
+        rows = await sql.fetch(self.runtime.writer, self._claim_sql, values)
+        claimed = [
+            Claimed(
+                row[0],
+                row[1],
+                row[2],
+                row[3],
+                sql.read_json(row[4]),
+                row[5],
+                row[6],
+                row[7],
+                (row[8], row[9], row[0]),
             )
-            .order_by(Message.priority, Message.next_attempt_at, Message.id)
-            .limit(limit)
-        )
-        if self._locking:
-            due = due.with_for_update(skip_locked=True)
-        statement = (
-            update(MESSAGES)
-            .where(MESSAGES.c.id.in_(due.scalar_subquery()))
-            .values(lease_owner=self.worker_id)
-            .returning(
-                MESSAGES.c.id,
-                MESSAGES.c.workspace_id,
-                MESSAGES.c.to_phone,
-                MESSAGES.c.kind,
-                MESSAGES.c.content,
-                MESSAGES.c.template_id,
-                MESSAGES.c.attempt_count,
-                MESSAGES.c.transient_failures,
-                MESSAGES.c.priority,
-                MESSAGES.c.next_attempt_at,
-            )
-        )
-        async with self.runtime.writer() as session:
-            rows = (await session.execute(statement)).all()
-            await session.commit()
-        claimed = [Claimed(*row) for row in rows]
-        claimed.sort(key=lambda c: (c.priority, c.next_attempt_at, c.id))
+            for row in rows
+        ]
+        claimed.sort(key=_claim_order)
         return claimed
 
-    # --- sending ---
-
-    async def _pump(self, lane: Lane) -> None:
-        """Turn the lane's backlog into requests, as fast as its limiter allows."""
-        while not self._stop.is_set():
-            if not lane.backlog:
-                lane.ready.clear()
-                await lane.ready.wait()
-                continue
-            await lane.limiter.acquire()
-            if self._stop.is_set():
-                await lane.limiter.release()
-                return
-            batch = self._take_batch(lane)
-            if len(lane.backlog) < lane.limiter.capacity * 2:
-                self._wake.set()  # running low: claim more before the lane runs dry
-            task = asyncio.create_task(self._send(lane, batch))
-            self._sends.add(task)
-            task.add_done_callback(self._sends.discard)
-
-    def _take_batch(self, lane: Lane) -> list[Claimed]:
-        size = max(lane.adapter.max_batch(lane.endpoint), 1)
-        first = lane.backlog.popleft()
-        batch = [first]
-        if size == 1:
-            return batch
-        key = self._batch_key(lane, first)
-        phones = {first.to_phone}
-        rest: deque[Claimed] = deque()
-        while lane.backlog and len(batch) < size:
-            row = lane.backlog.popleft()
-            # One request carries a phone once: reports are matched by request id + phone.
-            if self._batch_key(lane, row) == key and row.to_phone not in phones:
-                batch.append(row)
-                phones.add(row.to_phone)
-            else:
-                rest.append(row)
-        rest.extend(lane.backlog)
-        lane.backlog = rest
-        return batch
-
-    def _batch_key(self, lane: Lane, row: Claimed) -> Any:
-        # Rows of one template (and kind) may share a request; the adapter refines it.
-        return (row.kind, row.template_id)
-
-    async def _send(self, lane: Lane, rows: list[Claimed]) -> None:
-        released = False
-        try:
-            items, sendable = await self._items(lane, rows)
-            if not sendable:
-                return
-            try:
-                request = lane.adapter.build_request(lane.endpoint, items)
-            except (UnsupportedContent, RenderError, ValueError) as exc:
-                await self._fail_unsent(sendable, str(exc))
-                return
-            masked = request.masked()
-            begun_at = self.runtime.clock.now()
-            begins = [
-                Begin(
-                    row.id,
-                    row.number,
-                    row.reference,
-                    self.worker_id,
-                    begun_at,
-                    masked if i == 0 else {"batch_of": sendable[0].reference},
-                )
-                for i, row in enumerate(sendable)
-            ]
-            # Durable before the request is written: a crash from here on is "in doubt".
-            await asyncio.gather(*(self.journal.submit("begin", b) for b in begins))
-            try:
-                response: HttpResponse | None = await lane.transport.send(request)
-                failure: Exception | None = None
-            except (NotSent, InDoubt) as exc:
-                response, failure = None, exc
-            await lane.limiter.release()
-            released = True
-            finishes = self._outcomes(lane, sendable, items, response, failure)
-            for finish in finishes:
-                self.journal.submit("finish", finish)
-        except Exception:
-            log.exception("sending to provider %s failed unexpectedly", lane.provider_id)
-        finally:
-            if not released:
-                await lane.limiter.release()
-
-    async def _items(
-        self, lane: Lane, rows: list[Claimed]
-    ) -> tuple[list[OutboundItem], list[Claimed]]:
-        items: list[OutboundItem] = []
+    async def _with_items(self, rows: list[Claimed]) -> list[Claimed]:
+        """Build each row's outbound item; rows whose template is gone fail without a send."""
+        templates = {
+            template_id: await self._template(template_id)
+            for template_id in {row.template_id for row in rows if row.kind != "session"}
+            if template_id is not None
+        }
         sendable: list[Claimed] = []
         missing: list[Claimed] = []
         for row in rows:
             if row.kind == "session":
-                items.append(SessionSend(row.reference, row.to_phone, row.content))
-                sendable.append(row)
-                continue
-            template = await self._template(row.template_id)
-            if template is None:
-                missing.append(row)
-                continue
-            items.append(
-                TemplateSend(
+                row.item = SessionSend(row.reference, row.to_phone, row.content)
+            else:
+                template = templates.get(row.template_id) if row.template_id else None
+                if template is None:
+                    missing.append(row)
+                    continue
+                content = row.content
+                row.item = TemplateSend(
                     row.reference,
                     row.to_phone,
                     template,
-                    row.content.get("components") or (),
-                    row.content.get("custom_props"),
+                    content.get("components") or (),
+                    content.get("custom_props"),
                 )
-            )
             sendable.append(row)
         if missing:
             await self._fail_unsent(missing, "its template was deleted before it was sent")
-        return items, sendable
+        return sendable
 
-    async def _template(self, template_id: int | None) -> dict[str, Any] | None:
-        if template_id is None:
-            return None
+    async def _template(self, template_id: int) -> dict[str, Any] | None:
         cached = self._templates.get(template_id)
         if cached is not None and time.monotonic() - cached[0] < 10:
             return cached[1]
@@ -524,6 +570,106 @@ class Dispatcher:
             )
         self._templates[template_id] = (time.monotonic(), definition)
         return definition
+
+    # --- sending ---
+
+    async def _pump(self, lane: Lane) -> None:
+        """Turn the lane's backlog into requests, as fast as its limits allow."""
+        while not self._stop.is_set():
+            if not lane.backlog:
+                lane.ready.clear()
+                await lane.ready.wait()
+                continue
+            await lane.ahead.acquire()
+            if self._stop.is_set() or not lane.backlog:
+                await lane.ahead.release()
+                continue
+            batch = lane.backlog.take()
+            if len(lane.backlog) < lane.target // 2:
+                self._wake.set()  # running low: claim more before the lane runs dry
+            task = asyncio.create_task(self._send(lane, batch))
+            self._sends.add(task)
+            task.add_done_callback(self._sends.discard)
+
+    async def _send(self, lane: Lane, rows: list[Claimed]) -> None:
+        """Begin the attempts, then send once a slot is free, then record the outcome."""
+        begun = holding = False
+        try:
+            items = [row.item for row in rows if row.item is not None]
+            try:
+                request = lane.adapter.build_request(lane.endpoint, items)
+            except (UnsupportedContent, RenderError, ValueError) as exc:
+                await self._fail_unsent(rows, str(exc))
+                return
+            # Durable before the request is written: a crash from here on is "in doubt".
+            await self.journal.submit("begin", self._begin_rows(rows, request.masked_json()))
+            begun = True
+            try:
+                await lane.limiter.acquire()
+            except budget.Closed:
+                self.journal.post("finish", self._not_sent(rows))
+                return
+            holding = True
+            try:
+                response: HttpResponse | None = await lane.transport.send(request)
+                failure: Exception | None = None
+            except (NotSent, InDoubt) as exc:
+                response, failure = None, exc
+            await lane.limiter.release()
+            holding = False
+            finishes = self._outcomes(lane, rows, items, response, failure)
+            self.journal.post("finish", finishes)
+        except Exception:
+            log.exception("sending to provider %s failed unexpectedly", lane.provider_id)
+            if not begun:
+                await self._give_back(rows)
+            else:
+                # Begun and then lost track: the request may be out, so never resend blindly.
+                reason = "in doubt: the worker lost track of this request"
+                now = self.runtime.clock.now()
+                self.journal.post(
+                    "finish", [Finish(r.id, r.number, "in_doubt", now, reason=reason) for r in rows]
+                )
+        finally:
+            if holding:
+                await lane.limiter.release()
+            await lane.ahead.release()
+
+    def _begin_rows(self, rows: Sequence[Claimed], request: str) -> list[tuple[Any, ...]]:
+        """Attempt rows: the first carries the request as sent, the others point to it."""
+        began = self._sql.time(self.runtime.clock.now())
+        first = rows[0]
+        shared = f'{{"batch_of": "{first.reference}"}}'
+        return [
+            (
+                row.id,
+                row.number,
+                row.reference,
+                self.worker_id,
+                began,
+                request if row is first else shared,
+            )
+            for row in rows
+        ]
+
+    async def _give_back(self, rows: Sequence[Claimed]) -> None:
+        """Rows whose attempt was never begun: claimable again (best effort)."""
+        with contextlib.suppress(Exception):
+            async with self.runtime.writer() as session:
+                await session.execute(
+                    update(Message)
+                    .where(
+                        Message.id.in_([row.id for row in rows]),
+                        Message.lease_owner == self.worker_id,
+                        Message.pending_attempt.is_(False),
+                    )
+                    .values(lease_owner=None)
+                )
+                await session.commit()
+
+    def _not_sent(self, rows: Sequence[Claimed]) -> list[Finish]:
+        now = self.runtime.clock.now()
+        return [Finish(row.id, row.number, "not_sent", now) for row in rows]
 
     def _outcomes(
         self,
@@ -625,148 +771,58 @@ class Dispatcher:
 
     # --- journal writers -------------------------------------------------------------------------
 
-    async def _write_begins(self, session: AsyncSession, begins: Sequence[Begin]) -> None:
-        await session.execute(
-            ATTEMPTS.insert(),
-            [
-                {
-                    "message_id": b.message_id,
-                    "number": b.number,
-                    "reference": b.reference,
-                    "worker_id": b.worker_id,
-                    "began_at": b.began_at,
-                    "request": b.request,
-                }
-                for b in begins
-            ],
-        )
-        await session.execute(
-            update(MESSAGES)
-            .where(MESSAGES.c.id == bindparam("b_id"))
-            .values(attempt_count=bindparam("b_n"), pending_attempt=True),
-            [{"b_id": b.message_id, "b_n": b.number} for b in begins],
+    async def _write_begins(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        marks = [(row[1], row[0]) for row in rows]
+        await self._sql.write(
+            self.runtime.writer, [(_BEGIN_ATTEMPT, rows), (_BEGIN_MESSAGE, marks)]
         )
 
-    async def _write_finishes(self, session: AsyncSession, finishes: Sequence[Finish]) -> None:
-        await session.execute(
-            update(ATTEMPTS)
-            .where(
-                ATTEMPTS.c.message_id == bindparam("b_id"), ATTEMPTS.c.number == bindparam("b_n")
+    async def _write_finishes(self, finishes: Sequence[Finish]) -> None:
+        sql = self._sql
+        times: dict[datetime, Any] = {}  # a response's rows share one time: encode it once
+
+        def at(moment: datetime) -> Any:
+            encoded = times.get(moment)
+            if encoded is None:
+                encoded = times[moment] = sql.time(moment)
+            return encoded
+
+        attempts = []
+        messages: dict[str, list[tuple[Any, ...]]] = {}
+        for f in finishes:
+            error = f.error
+            code, title = (error.code, error.title) if error is not None else (None, None)
+            attempts.append(
+                (
+                    f.outcome,
+                    at(f.at),
+                    f.http_status,
+                    f.response,
+                    code,
+                    title,
+                    f.provider_request_id,
+                    f.message_id,
+                    f.number,
+                )
             )
-            .values(
-                outcome=bindparam("b_outcome"),
-                finished_at=bindparam("b_at"),
-                http_status=bindparam("b_status"),
-                response=bindparam("b_response"),
-                error_code=bindparam("b_code"),
-                error_title=bindparam("b_title"),
-                provider_request_id=bindparam("b_request_id"),
-            ),
-            [_attempt_params(f) for f in finishes],
-        )
-        groups: dict[str, list[Finish]] = {}
-        for finish in finishes:
-            groups.setdefault(finish.outcome, []).append(finish)
-        current = and_(
-            MESSAGES.c.id == bindparam("b_id"), MESSAGES.c.attempt_count == bindparam("b_n")
-        )
-        done: dict[str, Any] = {
-            "pending_attempt": False,
-            "lease_owner": None,
-            "updated_at": bindparam("b_at"),
-        }
-        # A report may have raced ahead of this answer: never move a message back, and a
-        # throttled "failed" report that already requeued it (a later next_attempt_at) wins.
-        untouched = and_(
-            MESSAGES.c.status == Status.QUEUED, MESSAGES.c.next_attempt_at <= bindparam("b_at")
-        )
-        if accepted := groups.get("accepted"):
-            await session.execute(
-                update(MESSAGES)
-                .where(current)
-                .values(
-                    status=case((untouched, Status.SENT), else_=MESSAGES.c.status),
-                    sent_at=func.coalesce(MESSAGES.c.sent_at, bindparam("b_at")),
-                    error_code=case((untouched, None), else_=MESSAGES.c.error_code),
-                    error_title=case((untouched, None), else_=MESSAGES.c.error_title),
-                    **done,
-                ),
-                [{"b_id": f.message_id, "b_n": f.number, "b_at": f.at} for f in accepted],
-            )
-        retries = groups.get("throttled", []) + groups.get("transient", [])
-        if retries:
-            await session.execute(
-                update(MESSAGES)
-                .where(current)
-                .values(
-                    next_attempt_at=bindparam("b_retry"),
-                    transient_failures=MESSAGES.c.transient_failures + bindparam("b_counts"),
-                    error_code=bindparam("b_code"),
-                    error_title=bindparam("b_title"),
-                    **done,
-                ),
-                [
-                    {
-                        "b_id": f.message_id,
-                        "b_n": f.number,
-                        "b_at": f.at,
-                        "b_retry": f.retry_at,
-                        "b_counts": 1 if f.counts else 0,
-                        "b_code": f.error.code if f.error else None,
-                        "b_title": f.error.title if f.error else None,
-                    }
-                    for f in retries
-                ],
-            )
-        if rejected := groups.get("rejected"):
-            await session.execute(
-                update(MESSAGES)
-                .where(current)
-                .values(
-                    status=case(
-                        (
-                            MESSAGES.c.status.in_([Status.QUEUED, Status.UNKNOWN, Status.SENT]),
-                            Status.FAILED,
-                        ),
-                        else_=MESSAGES.c.status,
-                    ),
-                    failed_at=bindparam("b_at"),
-                    error_code=bindparam("b_code"),
-                    error_title=bindparam("b_title"),
-                    **done,
-                ),
-                [
-                    {
-                        "b_id": f.message_id,
-                        "b_n": f.number,
-                        "b_at": f.at,
-                        "b_code": f.error.code if f.error else None,
-                        "b_title": f.error.title if f.error else None,
-                    }
-                    for f in rejected
-                ],
-            )
-        if doubtful := groups.get("in_doubt"):
-            await session.execute(
-                update(MESSAGES)
-                .where(current)
-                .values(
-                    status=case((untouched, Status.UNKNOWN), else_=MESSAGES.c.status),
-                    unknown_reason=case(
-                        (untouched, bindparam("b_reason")), else_=MESSAGES.c.unknown_reason
-                    ),
-                    in_doubt_since=case(
-                        (untouched, bindparam("b_at")), else_=MESSAGES.c.in_doubt_since
-                    ),
-                    **done,
-                ),
-                [
-                    {"b_id": f.message_id, "b_n": f.number, "b_at": f.at, "b_reason": f.reason}
-                    for f in doubtful
-                ],
-            )
-        # WhatsApp Sent / Failed on the profiles the messages went to (profiles/events.py).
-        await record_send_outcomes(session, finishes)
+            row: tuple[Any, ...] = (at(f.at), f.message_id, f.number)
+            if f.outcome in ("throttled", "transient"):
+                assert f.retry_at is not None
+                row += (at(f.retry_at), 1 if f.counts else 0, code, title)
+                messages.setdefault("retry", []).append(row)
+            elif f.outcome == "rejected":
+                messages.setdefault("rejected", []).append((*row, code, title))
+            elif f.outcome == "in_doubt":
+                messages.setdefault("in_doubt", []).append((*row, f.reason))
+            else:
+                messages.setdefault(f.outcome, []).append(row)
+        steps: list[tuple[Bulk, Sequence[tuple[Any, ...]]]] = [(_FINISH_ATTEMPT, attempts)]
+        steps.extend((_FINISH_MESSAGE[outcome], rows) for outcome, rows in messages.items())
+        async with self.runtime.writer() as session:
+            await sql.execute(session, steps)
+            # WhatsApp Sent / Failed on the profiles the messages went to (profiles/events.py).
+            await record_send_outcomes(session, finishes)
+            await session.commit()
 
     # --- sweeps: expiry, dead workers, the in-doubt wait ---
 
@@ -883,18 +939,8 @@ class Dispatcher:
                 )
 
 
-def _attempt_params(finish: Finish) -> dict[str, Any]:
-    return {
-        "b_id": finish.message_id,
-        "b_n": finish.number,
-        "b_outcome": finish.outcome,
-        "b_at": finish.at,
-        "b_status": finish.http_status,
-        "b_response": finish.response,
-        "b_code": finish.error.code if finish.error else None,
-        "b_title": finish.error.title if finish.error else None,
-        "b_request_id": finish.provider_request_id,
-    }
+def _claim_order(row: Claimed) -> tuple[Any, ...]:
+    return row.order
 
 
 async def _sleep_or(stop: asyncio.Event, seconds: float) -> None:

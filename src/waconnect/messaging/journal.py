@@ -1,23 +1,191 @@
-"""Group commit for the dispatcher's bookkeeping.
+"""Group commit for the dispatcher's bookkeeping, written at the driver level.
 
 Senders hand their writes (attempt begun, attempt finished) to one writer task that applies
 everything pending in one transaction: thousands of messages a second cost a few commits, and
 "begun" is still durable before the request that it announces is written.
+
+What made this path slow was not the database: SQLAlchemy's per-parameter processing cost
+several times what SQLite spent, and every statement of a transaction was one hop from the
+event loop to the driver's thread and back, each hop waiting behind the sends. So the rows are
+plain tuples run with the driver's ``executemany`` (``DriverSql``), and on SQLite a whole
+transaction — its statements and its commit — is one hop to a thread of our own
+(``SqliteHop``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
+import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+import orjson
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from waconnect.db.engine import _sqlite_pragmas
 
 log = logging.getLogger("waconnect.journal")
 
-Write = Callable[[AsyncSession, Sequence[Any]], Awaitable[None]]
+Rows = Sequence[tuple[Any, ...]]
+Write = Callable[[Sequence[Any]], Awaitable[None]]
+Waiter = asyncio.Future[None]
+Entry = tuple[Sequence[Any], Waiter | None]
+
+_NUMBERED = re.compile(r"\$(\d+)")
+_WHERE = re.compile(r"\sWHERE\s", re.IGNORECASE)
+_VALUES = re.compile(r"\sVALUES\s*\((.*)\)\s*$", re.IGNORECASE | re.DOTALL)
+
+
+class Bulk:
+    """A statement run for many rows at once.
+
+    Written once with ``$1``, ``$2``… for one row, as asyncpg runs it (``executemany``). On
+    SQLite the rows go as one JSON array in one statement (``json_each``): an ``executemany``
+    there hands the GIL back and forth once per row, and each time waits for the busy event
+    loop. ``INSERT … VALUES (…)`` becomes ``INSERT … SELECT … FROM json_each``; ``UPDATE … WHERE``
+    becomes ``UPDATE … FROM (json_each) AS v WHERE`` (both looked up by index, checked with
+    EXPLAIN QUERY PLAN).
+    """
+
+    def __init__(self, statement: str) -> None:
+        self.postgres = statement
+        self.sqlite = _over_json_rows(statement)
+
+
+def _over_json_rows(statement: str) -> str:
+    width = max(int(n) for n in _NUMBERED.findall(statement))
+    columns = ", ".join(f"json_extract(value, '$[{k - 1}]') AS p{k}" for k in range(1, width + 1))
+    rows = f"(SELECT {columns} FROM json_each(?1)) AS v"
+    values = _VALUES.search(statement)
+    if values is not None:
+        picked = _as_columns(values.group(1))
+        return f"{statement[: values.start()]} SELECT {picked} FROM {rows}"
+    where = list(_WHERE.finditer(statement))[-1].start()
+    head, tail = statement[:where], statement[where:]
+    return f"{_as_columns(head)} FROM {rows}{_as_columns(tail)}"
+
+
+def _as_columns(text: str) -> str:
+    return _NUMBERED.sub(r"v.p\1", text)
+
+
+class SqliteHop:
+    """One SQLite connection on one thread of its own: ``run`` executes a whole transaction
+    there in one hop. The caller holds the runtime's writer turn (SQLite has one writer)."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="dispatcher-sqlite")
+        self._connection: sqlite3.Connection | None = None
+
+    async def run(self, steps: Sequence[tuple[str, tuple[Any, ...]]]) -> list[Any]:
+        """Execute each (statement, values) in one transaction; the last one's rows."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._thread, self._transaction, steps)
+
+    def _transaction(self, steps: Sequence[tuple[str, tuple[Any, ...]]]) -> list[Any]:
+        connection = self._connection
+        if connection is None:
+            # Autocommit mode: we write BEGIN and COMMIT ourselves.
+            connection = sqlite3.connect(self._path, timeout=30, isolation_level=None)
+            _sqlite_pragmas(connection, None)
+            self._connection = connection
+        fetched: list[Any] = []
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            for statement, values in steps:
+                fetched = connection.execute(statement, values).fetchall()
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        return fetched
+
+    async def close(self) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._thread, self._close)
+        self._thread.shutdown(wait=False)
+
+    def _close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
+Writer = Callable[[], AbstractAsyncContextManager[AsyncSession]]
+
+
+class DriverSql:
+    """Statements and values in the driver's own terms, for what runs many times a second.
+
+    Values must be what the ORM would store: ``time`` encodes a timestamp as SQLAlchemy's
+    column type does for each database, so rows written here read back through the models
+    unchanged. Single statements are written with ``$1``, ``$2``… too (SQLite reads them as
+    ``?1``, ``?2``…, so a value may be used twice).
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.postgres = engine.dialect.name == "postgresql"
+        database = engine.url.database
+        in_file = bool(database) and database != ":memory:"
+        self._hop = SqliteHop(str(database)) if in_file and not self.postgres else None
+
+    def sql(self, statement: str) -> str:
+        return statement if self.postgres else _NUMBERED.sub(r"?\1", statement)
+
+    def time(self, moment: datetime) -> Any:
+        """A UTC timestamp: aware for asyncpg; SQLAlchemy's SQLite text form otherwise."""
+        if self.postgres:
+            return moment
+        naive = moment.astimezone(UTC).replace(tzinfo=None)
+        return naive.isoformat(" ", "microseconds")
+
+    def read_json(self, value: Any) -> Any:
+        """A JSON column as returned by the driver (asyncpg decodes it, SQLite gives text)."""
+        return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+    def _sqlite_steps(self, steps: Sequence[tuple[Bulk, Rows]]) -> list[tuple[str, tuple[Any]]]:
+        return [(bulk.sqlite, (orjson.dumps(rows).decode(),)) for bulk, rows in steps if rows]
+
+    async def write(self, writer: Writer, steps: Sequence[tuple[Bulk, Rows]]) -> None:
+        """Run ``steps`` in one transaction of their own, in the runtime's writer turn."""
+        async with writer() as session:
+            if self._hop is not None:
+                await self._hop.run(self._sqlite_steps(steps))  # the session gave the turn
+                return
+            await self.execute(session, steps)
+            await session.commit()
+
+    async def fetch(self, writer: Writer, statement: str, values: tuple[Any, ...]) -> list[Any]:
+        """One writing statement that returns rows (``RETURNING``), committed."""
+        async with writer() as session:
+            if self._hop is not None:
+                return await self._hop.run([(self.sql(statement), values)])
+            connection = await session.connection()
+            result = await connection.exec_driver_sql(self.sql(statement), values)
+            rows = list(result.all())
+            await session.commit()
+            return rows
+
+    async def execute(self, session: AsyncSession, steps: Sequence[tuple[Bulk, Rows]]) -> None:
+        """Run ``steps`` on a session's connection, in the caller's transaction."""
+        connection = await session.connection()
+        if self.postgres:
+            for bulk, rows in steps:
+                if rows:
+                    await connection.exec_driver_sql(bulk.postgres, list(rows))
+            return
+        for statement, values in self._sqlite_steps(steps):
+            await connection.exec_driver_sql(statement, values)
+
+    async def close(self) -> None:
+        if self._hop is not None:
+            await self._hop.close()
 
 
 class Journal:
@@ -25,19 +193,15 @@ class Journal:
 
     Kinds are served in the order of ``writers``: the first kind ("begin", which a request
     waits for) always goes before the others and in its own short transaction, so a send
-    never waits behind a large batch of bookkeeping that nothing waits for.
+    never waits behind a large batch of bookkeeping that nothing waits for. Each writer runs
+    its own transaction.
     """
 
-    def __init__(
-        self,
-        sessions: Callable[[], AbstractAsyncContextManager[AsyncSession]],
-        writers: dict[str, Write],
-        max_batch: int = 2000,
-    ) -> None:
-        self._sessions = sessions
+    def __init__(self, writers: dict[str, Write], max_batch: int = 2000) -> None:
         self._writers = writers
         self._max_batch = max_batch
-        self._pending: dict[str, list[tuple[Any, asyncio.Future[None]]]] = {k: [] for k in writers}
+        # Per kind: (items, the future their submitter waits on), in submission order.
+        self._pending: dict[str, list[Entry]] = {k: [] for k in writers}
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -45,11 +209,17 @@ class Journal:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="journal")
 
-    def submit(self, kind: str, item: Any) -> asyncio.Future[None]:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending[kind].append((item, future))
+    def submit(self, kind: str, items: Sequence[Any]) -> Waiter:
+        """Queue ``items`` of one kind; the future resolves when all of them are committed."""
+        future: Waiter = asyncio.get_running_loop().create_future()
+        self._pending[kind].append((items, future))
         self._wakeup.set()
         return future
+
+    def post(self, kind: str, items: Sequence[Any]) -> None:
+        """Queue ``items`` that nothing waits for (a failed commit is only logged)."""
+        self._pending[kind].append((items, None))
+        self._wakeup.set()
 
     async def close(self) -> None:
         self._closing = True
@@ -57,11 +227,16 @@ class Journal:
         if self._task is not None:
             await self._task
 
-    def _next_batch(self) -> tuple[str, list[tuple[Any, asyncio.Future[None]]]] | None:
+    def _next_batch(self) -> tuple[str, list[Entry]] | None:
         for kind, queue in self._pending.items():
-            if queue:
-                batch, self._pending[kind] = queue[: self._max_batch], queue[self._max_batch :]
-                return kind, batch
+            if not queue:
+                continue
+            taken, size = 1, len(queue[0][0])
+            while taken < len(queue) and size + len(queue[taken][0]) <= self._max_batch:
+                size += len(queue[taken][0])
+                taken += 1
+            batch, self._pending[kind] = queue[:taken], queue[taken:]
+            return kind, batch
         return None
 
     async def _run(self) -> None:
@@ -73,17 +248,16 @@ class Journal:
             if self._closing:
                 return
 
-    async def _commit(self, kind: str, batch: list[tuple[Any, asyncio.Future[None]]]) -> None:
+    async def _commit(self, kind: str, batch: list[Entry]) -> None:
+        items = [item for entries, _future in batch for item in entries]
         try:
-            async with self._sessions() as session:
-                await self._writers[kind](session, [item for item, _future in batch])
-                await session.commit()
+            await self._writers[kind](items)
         except Exception as exc:  # the senders decide what a lost write means
-            log.exception("journal commit of %d %s writes failed", len(batch), kind)
-            for _item, future in batch:
-                if not future.done():
+            log.exception("journal commit of %d %s writes failed", len(items), kind)
+            for _items, future in batch:
+                if future is not None and not future.done():
                     future.set_exception(exc)
             return
-        for _item, future in batch:
-            if not future.done():
+        for _items, future in batch:
+            if future is not None and not future.done():
                 future.set_result(None)
