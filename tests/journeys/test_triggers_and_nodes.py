@@ -452,3 +452,29 @@ async def test_wait_until_a_time_of_day_in_the_profiles_timezone(
     await settle(scheduler)
     assert len(await messages_to(client, auth, "919800000000")) == 1
     assert await messages_to(client, auth, "919800000001") == []
+
+
+async def test_a_reply_after_the_timeout_meets_the_run_after_its_timeout(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    """The scheduler was down past the timeout; the reply came later: the timeout is taken
+    first (the reminder goes out) and the reply answers the second question."""
+    provider = await add_provider(client, auth, mobile_number="918889500122")
+    (pid,) = await add_profiles(client, auth, 1, first=919812345678)
+    journey = await create_live(client, auth, feedback())
+    scheduler = scheduler_for(runtime)
+    await events(client, auth, {"identity": "u0", "name": "order_delivered", "properties": {}})
+    await settle(scheduler)
+    await advance(client, 25 * HOUR)
+    tapped = generic_inbound("919812345678", type="button", button={"payload": "4", "text": "4"})
+    assert (await client.post(inbound_path(provider), json=tapped)).status_code == 200
+    await drain(runtime)
+    await settle(scheduler)
+    run = (await path(client, auth, journey["id"], pid))["runs"][0]
+    assert exits(run)[:4] == [
+        ("ask", "next"),
+        ("answer", "timeout"),
+        ("remind", "next"),
+        ("answer_again", "r4"),
+    ]
+    assert run["state"] == "completed"

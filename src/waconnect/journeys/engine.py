@@ -195,6 +195,17 @@ class Engine:
         """Apply ``signal`` (or the passing of time) to the run, then move it as far as it goes."""
         if run.finished:
             return
+        if (
+            signal is not None
+            and run.state == "waiting"
+            and run.timer_at is not None
+            and run.timer_at <= signal.ts
+        ):
+            # The timer ran out before this news arrived: the timeout is taken first, and the
+            # news then meets the run where the timeout led it.
+            await self.advance(run, graph)
+            if run.finished:
+                return
         if signal is not None and graph.goal_event and signal.name == graph.goal_event:
             self._finish(run, "goal", goal=True, exit_name="goal")
             return
