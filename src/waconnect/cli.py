@@ -434,7 +434,7 @@ async def profiles_import(
         ),
     ] = None,
     workspace: WorkspaceName = "default",
-    batch_size: Annotated[int, typer.Option(min=1, max=1000, help="rows per transaction")] = 1000,
+    batch_size: Annotated[int, typer.Option(min=1, max=10000, help="rows per transaction")] = 5000,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:

@@ -1,6 +1,6 @@
 """CSV import of profiles: streamed, batched, every row accounted for.
 
-The file is read with the csv module over a text stream, one batch (1,000 rows) at a time, so
+The file is read with the csv module over a text stream, one batch (5,000 rows) at a time, so
 memory stays flat whatever the size. Each batch is one ``upsert_profiles`` transaction, the same
 path as the API's batches. Two batches are in flight: one is parsed (phone numbers are the
 costly part; in a helper process for big files) while the one before it is written. Each row
@@ -49,7 +49,9 @@ from waconnect.profiles.service import (
 from waconnect.runtime import Runtime
 from waconnect.workspaces.service import get_workspace, settings_of
 
-BATCH_SIZE = 1000
+# Rows per transaction: each batch has fixed costs (registry, workspace, commit, the hand-over
+# between the reading and the writing process) that a bigger batch spreads thinner.
+BATCH_SIZE = 5000
 ANALYZE_FROM = 4000
 OWN_COLUMNS = ("identity", "phone", "timezone", "subscription")
 SKIP = "-"
