@@ -478,3 +478,49 @@ async def test_a_reply_after_the_timeout_meets_the_run_after_its_timeout(
         ("answer_again", "r4"),
     ]
     assert run["state"] == "completed"
+
+
+async def test_wait_until_a_moment_the_event_carries(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    await add_provider(client, auth)
+    first, second = await add_profiles(client, auth, 2)
+    moved = await client.post("/_test/clock", json={"set": "2030-01-07T10:00:00Z"})
+    assert moved.status_code == 200
+    journey = await create_live(
+        client,
+        auth,
+        {
+            "name": "Before the slot",
+            "trigger": {"type": "event", "event": "slot_booked"},
+            "start": "before",
+            "nodes": {
+                "before": {
+                    "type": "wait",
+                    "until": {"event_property": "slot_at", "offset": "-1h"},
+                    "next": "hello",
+                },
+                "hello": _send("thanks", "end"),
+                "end": {"type": "exit"},
+            },
+        },
+    )
+    await events(
+        client,
+        auth,
+        {
+            "identity": "u0",
+            "name": "slot_booked",
+            "properties": {"slot_at": "2030-01-07T13:00:00Z"},
+        },
+        {"identity": "u1", "name": "slot_booked", "properties": {}},
+    )
+    scheduler = scheduler_for(runtime)
+    await settle(scheduler)
+    waiting = (await path(client, auth, journey["id"], first))["runs"][0]
+    assert waiting["waiting_until"].startswith("2030-01-07T12:00")
+    no_slot = (await path(client, auth, journey["id"], second))["runs"][0]
+    assert no_slot["steps"][0]["detail"] == {"skipped": "no_moment"}
+    await advance(client, 2 * HOUR)
+    await settle(scheduler)
+    assert len(await messages_to(client, auth, "919800000000")) == 1

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -27,6 +27,7 @@ from waconnect.journeys.graph import (
     Graph,
     Node,
     parse_duration,
+    parse_offset,
     parse_time_of_day,
 )
 from waconnect.journeys.values import MissingValue, compare, fill_message, resolve
@@ -347,7 +348,11 @@ class Engine:
             self._finish(run, "completed")
             return None
         if kind == "wait":
-            self._wait(run, self._wait_until(node, await self.world.profile(run.profile_id)))
+            profile = await self.world.profile(run.profile_id)
+            until = self._wait_until(node, profile, run)
+            if until is None:
+                return "next", None, {"skipped": "no_moment"}
+            self._wait(run, until)
             return None
         if kind in ("send_template", "send_session", "payment_request"):
             return await self._send_node(run, node)
@@ -367,9 +372,13 @@ class Engine:
         self._finish(run, "invalid_node")
         return None
 
-    def _wait_until(self, node: Node, profile: ProfileView | None) -> datetime:
+    def _wait_until(
+        self, node: Node, profile: ProfileView | None, run: RunState
+    ) -> datetime | None:
         if "duration" in node.config:
             return self.now + timedelta(seconds=parse_duration(node.config["duration"]))
+        if isinstance(node.config["until"], dict):
+            return self._moment(node.config["until"], profile, run)
         hour, minute = parse_time_of_day(node.config["until"])
         zone = _zone((profile.timezone if profile else None) or self.world.workspace_timezone)
         local = self.now.astimezone(zone)
@@ -379,6 +388,20 @@ class Engine:
             # Rebuild in the zone: a DST change between today and tomorrow moves the offset.
             target = target.replace(tzinfo=None).replace(tzinfo=zone)
         return target.astimezone(self.now.tzinfo)
+
+    def _moment(
+        self, spec: dict[str, Any], profile: ProfileView | None, run: RunState
+    ) -> datetime | None:
+        """The moment named by an event property or attribute (ISO 8601 or epoch seconds),
+        shifted by ``offset``; None when the profile carries none."""
+        if "event_property" in spec:
+            raw = (run.context.get("entry") or {}).get(spec["event_property"])
+        else:
+            raw = (profile.attributes if profile else {}).get(spec["attribute"])
+        moment = as_moment(raw)
+        if moment is None:
+            return None
+        return moment + timedelta(seconds=parse_offset(spec.get("offset", 0) or 0))
 
     async def _send_node(
         self, run: RunState, node: Node
@@ -554,6 +577,18 @@ class Engine:
         properties.setdefault("journey_id", run.journey_id)
         self.world.record_event(run, node.config["event"], properties)
         return "next", None, {"event": node.config["event"], "properties": properties}
+
+
+def as_moment(raw: Any) -> datetime | None:
+    if isinstance(raw, bool) or raw is None:
+        return None
+    try:
+        if isinstance(raw, int | float):
+            return datetime.fromtimestamp(float(raw), UTC)
+        moment = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
+    except (ValueError, OverflowError, OSError):
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _url_button(definition: dict[str, Any]) -> int:

@@ -88,6 +88,28 @@ def parse_time_of_day(value: Any) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
+def _check_moment(spec: dict[str, Any]) -> None:
+    """``until: {"event_property" | "attribute": name, "offset": "-1h"}``: a moment the
+    profile carries (an appointment, a delivery slot), optionally shifted."""
+    if not any(isinstance(spec.get(key), str) for key in ("event_property", "attribute")):
+        raise ValueError(
+            'name where the moment is: {"event_property": "slot_at"} or {"attribute": "renews_at"}'
+        )
+    if "offset" in spec:
+        parse_offset(spec["offset"])
+
+
+def parse_offset(value: Any) -> float:
+    """Signed seconds: ``"-1h"``, ``"30m"``, ``-3600``; 0 for none."""
+    if value in (0, "0", None, ""):
+        return 0.0
+    if isinstance(value, str) and value.strip().startswith("-"):
+        return -parse_duration(value.strip()[1:])
+    if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
+        return -parse_duration(-value)
+    return parse_duration(value)
+
+
 @dataclass
 class Node:
     id: str
@@ -215,11 +237,16 @@ def _check_config(node_id: str, raw: Mapping[str, Any], problems: dict[str, str]
             )
     if kind == "wait":
         if ("duration" in raw) == ("until" in raw):
-            problems[where] = 'a wait has a "duration" (e.g. "2h") or an "until" time of day'
+            problems[where] = (
+                'a wait has a "duration" (e.g. "2h") or an "until": a time of day "09:00", or '
+                'a moment the profile carries {"event_property": "slot_at", "offset": "-1h"}'
+            )
         try:
             if "duration" in raw:
                 parse_duration(raw["duration"])
-            if "until" in raw:
+            if isinstance(raw.get("until"), dict):
+                _check_moment(raw["until"])
+            elif "until" in raw:
                 parse_time_of_day(raw["until"])
         except ValueError as exc:
             problems[f"{where}.{'duration' if 'duration' in raw else 'until'}"] = str(exc)
