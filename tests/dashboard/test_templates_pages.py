@@ -69,6 +69,18 @@ async def test_create_a_template_with_its_preview_and_rule_errors_inline(
     text = assert_page(live, 200, "wa-bubble", "Image", "Asha starts the text")
     assert "starts with a variable" in text and "Shop now" in text
 
+    # Named variables take their samples by name; a bad button is named by its number.
+    named = _template_form(
+        csrf,
+        provider["id"],
+        parameter_format="named",
+        body__text="Hi {{first_name}}, code {{code}} is yours.",
+        body__example="first_name=Meera\ncode=FEST",
+    )
+    named["buttons.text"] = ["A label much longer than allowed", "Not interested"]
+    live = await client.post("/templates/preview", data=named, headers={"X-CSRF-Token": csrf})
+    text = assert_page(live, 200, "Hi Meera, code FEST is yours.", ">Button 1</a>")
+
     bad = await client.post(
         "/templates/new",
         data=_template_form(

@@ -64,6 +64,16 @@ def pretty(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
 
 
+def label_of(name: str) -> str:
+    """What a field is called on its page; rows of a table are named by their number."""
+    head, _, index = name.partition(".")
+    if index.isdigit():
+        row = {"buttons": "Button", "cond": "Condition"}.get(head)
+        if row:
+            return f"{row} {int(index) + 1}"
+    return FIELD_LABELS.get(name, name)
+
+
 def nav_active(path: str, href: str) -> bool:
     return path == "/" if href == "/" else path == href or path.startswith(href + "/")
 
@@ -76,6 +86,7 @@ templates.env.globals.update(
     nav_active=nav_active,
     STATUSES=[s.value for s in Status],
     LABELS=FIELD_LABELS,
+    label_of=label_of,
     fid=field_id,
 )
 
