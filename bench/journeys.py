@@ -3,14 +3,14 @@ between a timer's due time and its send.
 
 A real `waconnect serve` (API + worker in one process, SQLite by default, or the database
 given) and the simulator as another process (delivery reports off). The journey is
-``wait 1 h -> send template -> A/B split -> exit``, entered by API call. Phase 1 enters the
-profiles at a steady pace (``--rate`` a second), so their timers are due at that pace, one
-hour later. Phase 2 moves the business clock forward so that the first timer is due now: from
+``wait until a moment -> send template -> A/B split -> exit``, entered by API call with each
+profile's moment (``due_at``) set so that the timers fall due ``--rate`` a second. Phase 1
+enters every profile; phase 2 moves the business clock to just before the first moment: from
 then on timers fall due at ``--rate`` a second in real time, and the worker must fire them and
 the dispatcher send their messages. Figures are read from the database afterwards:
 
 - timers fired per second (first to last firing),
-- lag fire: the wait step's exit minus its due time (entry + 1 h),
+- lag fire: the wait step's exit minus its due time,
 - lag send: the provider's acceptance of the message (``sent_at``) minus the due time.
 
     .venv/bin/python bench/journeys.py [--profiles 100000] [--rate 1000] [--database-url URL]
@@ -28,7 +28,7 @@ import platform
 import statistics
 import tempfile
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,6 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from waconnect.testing.stack import Stack, start_simulator, wait_until
 
-WAIT_SECONDS = 3600
 TEMPLATE: dict[str, Any] = {
     "name": "cart_reminder",
     "language": "en",
@@ -57,7 +56,7 @@ JOURNEY: dict[str, Any] = {
     "rules": {"entry": "once"},
     "start": "wait",
     "nodes": {
-        "wait": {"type": "wait", "duration": WAIT_SECONDS, "next": "send"},
+        "wait": {"type": "wait", "until": {"event_property": "due_at"}, "next": "send"},
         "send": {
             "type": "send_template",
             "template": {"name": "cart_reminder", "language": "en"},
@@ -126,43 +125,39 @@ def add_profiles(stack: Stack, count: int) -> None:
             assert answer.status_code == 200, answer.text
 
 
-def enter_paced(stack: Stack, journey_id: int, count: int, rate: int) -> float:
-    """Enter ``count`` profiles, ``rate`` a second (in calls of up to 1,000); returns the rate
-    actually achieved."""
-    # Small calls, often: the due times spread over each second as real timers do.
-    per_call = max(1, min(1000, rate // 10))
-    interval = per_call / rate
+def enter_all(stack: Stack, journey_id: int, count: int, base: datetime, rate: int) -> float:
+    """Enter ``count`` profiles as fast as the API takes them; profile n's timer is due at
+    ``base + n / rate``. Returns the entry rate."""
     started = time.perf_counter()
     with stack.api as api:
-        for call, start in enumerate(range(0, count, per_call)):
-            due = started + call * interval
-            pause = due - time.perf_counter()
-            if pause > 0:
-                time.sleep(pause)
-            targets = [{"identity": f"b{n}"} for n in range(start, min(count, start + per_call))]
+        for start in range(0, count, 1000):
+            targets = [
+                {
+                    "identity": f"b{n}",
+                    "properties": {"due_at": (base + timedelta(seconds=n / rate)).isoformat()},
+                }
+                for n in range(start, min(count, start + 1000))
+            ]
             answer = api.post(f"/journeys/{journey_id}/entries", json={"profiles": targets})
             assert answer.status_code == 200, answer.text
             assert answer.json()["entered"] == len(targets), answer.text
     return count / (time.perf_counter() - started)
 
 
-async def first_due(database_url: str, journey_id: int) -> Any:
-    engine = create_async_engine(database_url)
-    async with engine.connect() as connection:
-        entered = (
-            await connection.execute(
-                text("SELECT MIN(entered_at) FROM journey_runs WHERE journey_id = :j"),
-                {"j": journey_id},
-            )
-        ).scalar_one()
-    await engine.dispose()
-    return entered
+def business_now(stack: Stack, advance: float = 0) -> datetime:
+    with stack.api as api:
+        moved = api.post(
+            str(api.base_url.copy_with(path="/_test/clock")), json={"advance_seconds": advance}
+        )
+        assert moved.status_code == 200, moved.text
+        return datetime.fromisoformat(moved.json()["now"])
 
 
 async def lags(database_url: str, journey_id: int) -> dict[str, Any]:
     engine = create_async_engine(database_url)
     query = text(
-        "SELECT w.entered_at, w.exited_at, m.sent_at FROM journey_steps w "
+        "SELECT r.context, w.exited_at, m.sent_at, m.created_at FROM journey_steps w "
+        "JOIN journey_runs r ON r.id = w.run_id "
         "JOIN journey_steps s ON s.run_id = w.run_id AND s.node = 'send' "
         "JOIN messages m ON m.id = s.message_id "
         "WHERE w.journey_id = :j AND w.node = 'wait'"
@@ -170,24 +165,20 @@ async def lags(database_url: str, journey_id: int) -> dict[str, Any]:
     async with engine.connect() as connection:
         rows = (await connection.execute(query, {"j": journey_id})).all()
     await engine.dispose()
-
-    def as_time(value: Any) -> Any:
-        from datetime import UTC, datetime
-
-        if isinstance(value, str):
-            value = datetime.fromisoformat(value)
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-
     fire: list[float] = []
     send: list[float] = []
-    fired_at: list[Any] = []
-    for entered, exited, sent in rows:
-        due = as_time(entered) + timedelta(seconds=WAIT_SECONDS)
+    fired_at: list[datetime] = []
+    outbox: list[float] = []
+    for context, exited, sent, queued in rows:
+        if isinstance(context, str):
+            context = json.loads(context)
+        due = as_time(context["entry"]["due_at"])
         fired = as_time(exited)
         fired_at.append(fired)
         fire.append((fired - due).total_seconds())
         if sent is not None:
             send.append((as_time(sent) - due).total_seconds())
+            outbox.append((as_time(sent) - as_time(queued)).total_seconds())
     span = (max(fired_at) - min(fired_at)).total_seconds() if fired_at else 0
     return {
         "timers": len(rows),
@@ -199,7 +190,15 @@ async def lags(database_url: str, journey_id: int) -> dict[str, Any]:
         "lag_send_max_s": round(max(send), 3) if send else None,
         "lag_send_mean_s": round(statistics.fmean(send), 3) if send else None,
         "sent": len(send),
+        "queued_to_sent_p50_s": round(percentile(outbox, 0.50), 3),
+        "queued_to_sent_p99_s": round(percentile(outbox, 0.99), 3),
     }
+
+
+def as_time(value: Any) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def post_events_paced(stack: Stack, count: int, rate: int) -> float:
@@ -233,13 +232,6 @@ async def resume_lags(database_url: str, journey_id: int) -> dict[str, Any]:
     async with engine.connect() as connection:
         rows = (await connection.execute(query, {"j": journey_id})).all()
     await engine.dispose()
-    from datetime import UTC, datetime
-
-    def as_time(value: Any) -> Any:
-        if isinstance(value, str):
-            value = datetime.fromisoformat(value)
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-
     lag = [(as_time(left) - as_time(ts)).total_seconds() for left, ts in rows]
     return {
         "resumed": len(lag),
@@ -317,33 +309,16 @@ def main() -> None:
             started = time.perf_counter()
             add_profiles(stack, args.profiles)
             print(f"{args.profiles:,} profiles in {time.perf_counter() - started:.1f} s")
-            entry_rate = enter_paced(stack, journey_id, args.profiles, args.rate)
+            # Timers fall due at --rate a second from ``base``, set far enough ahead for every
+            # entry to be in; then the clock jumps to 5 s before it (the worker takes up a
+            # moved clock on its next heartbeat).
+            base = business_now(stack) + timedelta(seconds=120 + args.profiles / 100)
+            entry_rate = enter_all(stack, journey_id, args.profiles, base, args.rate)
             figures["entries_per_s"] = round(entry_rate)
             print(f"entered at {entry_rate:,.0f} profiles/s")
-
-            # The first timer is due now; the rest follow at the pace they entered.
-            first = asyncio.run(first_due(database_url, journey_id))
-            with stack.api as api:
-                clock = api.post(
-                    str(api.base_url.copy_with(path="/_test/clock")), json={"advance_seconds": 0}
-                )
-                now = clock.json()["now"]
-            from datetime import UTC, datetime
-
-            first_at = first if not isinstance(first, str) else datetime.fromisoformat(first)
-            first_at = first_at if first_at.tzinfo else first_at.replace(tzinfo=UTC)
-            # 5 s of margin: the worker takes up a moved clock on its next heartbeat.
-            gap = (
-                -5
-                + (
-                    first_at + timedelta(seconds=WAIT_SECONDS) - datetime.fromisoformat(now)
-                ).total_seconds()
-            )
-            with stack.api as api:
-                moved = api.post(
-                    str(api.base_url.copy_with(path="/_test/clock")), json={"advance_seconds": gap}
-                )
-                assert moved.status_code == 200, moved.text
+            gap = (base - business_now(stack)).total_seconds() - 5
+            assert gap > 0, "the entries took longer than planned; the first timers are past"
+            business_now(stack, gap)
             fire_started = time.perf_counter()
 
             def done() -> bool:
