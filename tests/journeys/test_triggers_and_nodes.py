@@ -357,7 +357,16 @@ async def test_branches_on_status_attribute_and_split_in_simulation(
     client: httpx.AsyncClient, auth: dict[str, str]
 ) -> None:
     await add_provider(client, auth)
-    await add_profiles(client, auth, 1)
+    await add_profiles(client, auth, 2)
+    segment = await client.post(
+        "/api/v1/segments",
+        json={
+            "name": "P1 only",
+            "definition": {"attribute": "first_name", "op": "eq", "value": "P1"},
+        },
+        headers=auth,
+    )
+    assert segment.status_code == 201, segment.text
     definition = {
         "name": "Branches",
         "trigger": {"type": "api"},
@@ -376,7 +385,13 @@ async def test_branches_on_status_attribute_and_split_in_simulation(
                 "attribute": "first_name",
                 "op": "eq",
                 "value": "P0",
-                "exits": {"yes": "split", "no": "end"},
+                "exits": {"yes": "split", "no": "member"},
+            },
+            "member": {
+                "type": "branch",
+                "on": "segment",
+                "segment_id": segment.json()["id"],
+                "exits": {"yes": "end", "no": "end"},
             },
             "split": {
                 "type": "branch",
@@ -401,6 +416,13 @@ async def test_branches_on_status_attribute_and_split_in_simulation(
         headers=auth,
     )
     assert [(s["node"], s["exit"]) for s in failed.json()["path"]][2] == ("status", "failed")
+    other = await client.post(
+        url, json={"identity": "u1", "script": [{"status": "read"}, {"after": "30m"}]}, headers=auth
+    )
+    assert [(s["node"], s["exit"]) for s in other.json()["path"]][3:5] == [
+        ("vip", "no"),
+        ("member", "yes"),
+    ]
     bad = await client.post(
         url, json={"identity": "u0", "script": [{"after": "soon"}]}, headers=auth
     )
