@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import platform
@@ -30,6 +31,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
+import psutil
 import uvloop
 
 from waconnect.testing.stack import Stack, start_simulator, wait_until
@@ -98,6 +100,16 @@ async def post_all(url: str, bodies: list[bytes], clients: int) -> float:
         return time.perf_counter() - started
 
 
+def reached(stack: Stack, status: str, n: int) -> bool:
+    return stack.counts()[status] >= n
+
+
+def server_cpu(process: psutil.Process) -> float:
+    """Seconds of CPU the server process has used, all threads."""
+    times = process.cpu_times()
+    return float(times.user + times.system)
+
+
 def reports(ids: list[int], status: str, per_post: int) -> list[bytes]:
     now = str(int(time.time()))
     statuses = [
@@ -132,22 +144,32 @@ def main() -> None:
             ids = stack.send(provider["id"], n)
             wait_until(lambda: stack.counts()["sent"] >= n, 600, "messages to be sent")
             url = provider["callbacks"]["delivery_url"]
+            assert stack.server is not None and stack.server.proc is not None
+            server = psutil.Process(stack.server.proc.pid)
             for status, per_post, target in (("delivered", 1, "delivered"), ("read", 50, "read")):
                 bodies = reports(ids, status, per_post)
+                cpu_before = server_cpu(server)
                 started = time.perf_counter()
                 post = post_all if args.aiohttp else post_raw
                 answered = uvloop.run(post(url, bodies, args.clients))
-                wait_until(lambda t=target: stack.counts()[t] >= n, 600, f"{target} applied")
+                wait_until(functools.partial(reached, stack, target, n), 600, f"{target} applied")
                 applied = time.perf_counter() - started
+                # The server's CPU (all its threads) per status, storing and applying: what the
+                # load on the machine does not change much, unlike the rates.
+                cpu_us = (server_cpu(server) - cpu_before) / n * 1e6
                 key = f"{per_post}_per_post"
                 figures[f"absorbed_sps_{key}"] = round(n / answered)
                 figures[f"applied_sps_{key}"] = round(n / applied)
+                figures[f"server_cpu_us_per_status_{key}"] = round(cpu_us)
                 print(
                     f"{per_post:>2} status(es) per POST: absorbed {n / answered:,.0f} statuses/s, "
-                    f"applied {n / applied:,.0f} statuses/s"
+                    f"applied {n / applied:,.0f} statuses/s, server CPU {cpu_us:.0f} µs a status "
+                    f"(one core: {1e6 / cpu_us:,.0f} statuses/s)"
                 )
         finally:
             stack.stop()
+    # Other work on the machine moves these figures: the 1-minute load average at the end.
+    figures["load_average"] = round(os.getloadavg()[0], 1)
     print(json.dumps(figures))
 
 

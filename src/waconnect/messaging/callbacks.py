@@ -835,10 +835,14 @@ def forget_provider(runtime: Runtime, provider_id: int | None = None) -> None:
 router = APIRouter(tags=["callbacks"])
 
 
+# Asked for every header of every callback; providers send the same few names.
+_is_secret_header = functools.lru_cache(maxsize=512)(is_secret_header)
+
+
 def _stored_headers(headers: Mapping[str, str], provider: CallbackProvider) -> dict[str, str]:
     secret = (provider.header_name or "").lower()
     return {
-        name: mask_secret(value) if name == secret or is_secret_header(name) else value
+        name: mask_secret(value) if name == secret or _is_secret_header(name) else value
         for name, value in headers.items()
     }
 
@@ -1156,13 +1160,20 @@ async def insert_rows(
     dialect = connection.dialect
     converters = [_converter(statement.table, name, dialect) for name in statement.columns]
     if any(converters):
-        rows = [
-            tuple(
-                value if convert is None or value is None else convert(value)
-                for convert, value in zip(converters, row, strict=True)
-            )
-            for row in rows
-        ]
+        # The rows of a batch share most of their converted values (received at the same
+        # moment): each distinct value is converted once.
+        seen: list[dict[Any, Any]] = [{} for _ in converters]
+
+        def converted(index: int, value: Any) -> Any:
+            convert = converters[index]
+            if convert is None or value is None:
+                return value
+            known = seen[index]
+            if value not in known:
+                known[value] = convert(value)
+            return known[value]
+
+        rows = [tuple(converted(i, value) for i, value in enumerate(row)) for row in rows]
     await connection.exec_driver_sql(statement.sql(dialect.paramstyle), list(rows))
 
 
