@@ -127,6 +127,14 @@ async def test_segment_builder_counts_live_and_saves(
     assert_page(await client.get("/segments"), 200, "Pune buyers")
     twice = await client.post("/segments/new", data=rows)
     assert "exists already" in field_errors(twice)["f-name"]
+    segment_url = saved.headers["location"]
+    unticked = await client.post(f"{segment_url}/delete", data={"csrf_token": csrf})
+    assert_page(unticked, 422, "Tick the confirmation box to delete the segment")
+    deleted = await client.post(
+        f"{segment_url}/delete", data={"csrf_token": csrf, "confirm": "yes"}
+    )
+    assert deleted.status_code == 303
+    assert "Pune buyers" not in (await client.get("/segments")).text
 
 
 async def test_inbound_replies_with_sender_and_filters(

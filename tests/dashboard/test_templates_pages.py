@@ -119,6 +119,16 @@ async def test_create_a_template_with_its_preview_and_rule_errors_inline(
     assert saved.status_code == 303, saved.text
     assert "Offer ends Sunday" in (await client.get(f"/templates/{template_id}")).text
 
+    # Deleting asks for the box to be ticked.
+    unticked = await client.post(f"/templates/{template_id}/delete", data={"csrf_token": csrf})
+    assert_page(unticked, 422, "Tick the confirmation box to delete the template")
+    deleted = await client.post(
+        f"/templates/{template_id}/delete", data={"csrf_token": csrf, "confirm": "yes"}
+    )
+    assert deleted.status_code == 303
+    gone = assert_page(await client.get(deleted.headers["location"]), 200, "was deleted")
+    assert "diwali_offer" not in gone
+
 
 async def test_json_mode_carousel_and_offer_previews(
     client: httpx.AsyncClient, runtime: Runtime, auth: dict[str, str]

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from starlette.responses import RedirectResponse, Response
 
 from waconnect.dashboard.auth import DashboardDep, FormDep
-from waconnect.dashboard.forms import Errors, ProviderForm, errors_of
+from waconnect.dashboard.forms import Errors, ProviderForm, errors_of, require_confirmation
 from waconnect.dashboard.render import is_htmx, page
 from waconnect.messaging.callbacks import forget_provider
 from waconnect.messaging.service import count_by_status
@@ -220,9 +220,8 @@ async def delete_provider(
     session: SessionDep,
     runtime: RuntimeDep,
 ) -> Response:
-    if (await request.form()).get("confirm") != "yes":
-        # Its messages and templates go with it (cascade): only on an explicit confirmation.
-        raise ApiError(422, "validation_error", "tick the confirmation box to delete the provider")
+    # Its messages and templates go with it (cascade): only on an explicit confirmation.
+    require_confirmation(await request.form(), "the provider")
     await service.delete_provider(session, context.workspace_id, provider_id)
     await session.commit()
     forget_provider(runtime, provider_id)

@@ -64,6 +64,12 @@ def pager(
     }
 
 
+def require_confirmation(form: FormData, what: str) -> None:
+    """Refuse a delete whose confirmation box was not ticked (no script needed to ask)."""
+    if form.get("confirm") != "yes":
+        raise ApiError(422, "validation_error", f"tick the confirmation box to delete {what}")
+
+
 def errors_of(exc: ApiError | ValidationError) -> Errors:
     """Field errors keyed by form field; an error about no field is under ``form``."""
     if isinstance(exc, ValidationError):

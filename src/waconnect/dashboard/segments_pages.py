@@ -12,7 +12,7 @@ from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
 from waconnect.dashboard.auth import Dashboard, DashboardDep, FormDep
-from waconnect.dashboard.forms import Errors, errors_of, raw, rows, text
+from waconnect.dashboard.forms import Errors, errors_of, raw, require_confirmation, rows, text
 from waconnect.dashboard.render import page
 from waconnect.profiles import segments
 from waconnect.profiles.attributes import AttrType
@@ -230,7 +230,11 @@ async def segment_page(
 
 
 @router.post("/{segment_id}/delete")
-async def delete_segment(segment_id: int, context: FormDep, session: SessionDep) -> Response:
+async def delete_segment(
+    request: Request, segment_id: int, context: FormDep, session: SessionDep
+) -> Response:
+    await segments.get_segment(session, context.workspace_id, segment_id)
+    require_confirmation(await request.form(), "the segment")
     await segments.delete_segment(session, context.workspace_id, segment_id)
     await session.commit()
     return RedirectResponse("/segments?done=deleted", 303)

@@ -10,7 +10,7 @@ from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
 from waconnect.dashboard.auth import Dashboard, DashboardDep, FormDep
-from waconnect.dashboard.forms import Errors, errors_of
+from waconnect.dashboard.forms import Errors, errors_of, require_confirmation
 from waconnect.dashboard.preview import bubble
 from waconnect.dashboard.render import is_htmx, page
 from waconnect.dashboard.template_form import (
@@ -231,6 +231,7 @@ async def delete_template(
     request: Request, template_id: int, context: FormDep, session: SessionDep
 ) -> Response:
     template = await service.get_template(session, context.workspace_id, template_id)
+    require_confirmation(await request.form(), "the template")
     await service.delete_template(session, context.workspace_id, template_id)
     await session.commit()
     return RedirectResponse(f"/templates?provider_id={template.provider_id}&done=deleted", 303)
