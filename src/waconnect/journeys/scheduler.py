@@ -24,6 +24,7 @@ from typing import Any, cast
 import aiohttp
 import orjson
 from sqlalchemy import Table, delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from waconnect.journeys.engine import Engine, RunState, Signal, WebhookResult
@@ -387,6 +388,10 @@ class Scheduler:
             for run_id in ids:
                 try:
                     await self._advance([run_id], webhooks, {run_id})
+                except IntegrityError:
+                    # This visit's step exists: another worker advanced the run after our
+                    # lease ran out. Its work stands; ours is rolled back, nothing sent twice.
+                    log.warning("journey run %s was advanced by another worker", run_id)
                 except Exception:
                     log.exception("journey run %s failed; it leaves its journey", run_id)
                     await self._fail_run(run_id)
@@ -400,9 +405,12 @@ class Scheduler:
     async def _advance(
         self, ids: list[int], webhooks: dict[int, WebhookResult], woken: set[int]
     ) -> None:
-        async with self.runtime.writer() as session:
+        """Decide on a read session, then write every effect in one short write transaction:
+        on SQLite the writer is shared with the dispatcher's journal, so it is held only for
+        the writes. The leases keep other workers off these runs meanwhile."""
+        async with self.runtime.sessions() as reader:
             rows = (
-                await session.execute(
+                await reader.execute(
                     select(*RUN_COLUMNS).where(
                         RUNS.c.id.in_(ids), RUNS.c.lease_owner == self.worker_id
                     )
@@ -412,29 +420,25 @@ class Scheduler:
             if woken:
                 signal_rows = list(
                     (
-                        await session.execute(
+                        await reader.execute(
                             select(SIGNALS)
                             .where(SIGNALS.c.run_id.in_(sorted(woken)))
                             .order_by(SIGNALS.c.id)
                         )
                     ).all()
                 )
-            if signal_rows:
-                await session.execute(
-                    delete(SIGNALS).where(SIGNALS.c.id.in_([s.id for s in signal_rows]))
-                )
             signals: dict[int, list[Signal]] = defaultdict(list)
             for s in signal_rows:
                 signals[s.run_id].append(
                     Signal(s.name, dict(s.properties or {}), s.ts, s.message_id)
                 )
-            world = DbWorld(session, self.runtime, self.runtime.clock.now())
+            world = DbWorld(reader, self.runtime, self.runtime.clock.now())
             runs = [run_state(row) for row in rows]
             await world.preload([run.profile_id for run in runs])
             engine = Engine(world)
             for run in sorted(runs, key=lambda r: r.workspace_id):
                 await world.use_workspace(run.workspace_id)
-                graph = await version_graph(session, run.version_id)
+                graph = await version_graph(reader, run.version_id)
                 if run.version_id not in self._webhook_nodes:
                     self._webhook_nodes[run.version_id] = frozenset(
                         node.id for node in graph.nodes.values() if node.type == "webhook"
@@ -442,6 +446,12 @@ class Scheduler:
                 for signal in signals.get(cast(int, run.id), ()):
                     await engine.advance(run, graph, signal)
                 await engine.advance(run, graph, None, webhooks.get(cast(int, run.id)))
+        async with self.runtime.writer() as session:
+            world.session = session
+            if signal_rows:
+                await session.execute(
+                    delete(SIGNALS).where(SIGNALS.c.id.in_([s.id for s in signal_rows]))
+                )
             await world.apply(runs)
             finished = [cast(int, run.id) for run in runs if run.finished]
             if finished:
