@@ -387,7 +387,8 @@ async def stats(session: AsyncSession, journey: Journey) -> dict[str, Any]:
         elif state == "completed":
             totals["completed"] += count
         if state == "exited" or (state == "completed" and reason == "goal"):
-            totals["exited"][reason or "unknown"] = totals["exited"].get(reason, 0) + count
+            key = reason or "unknown"
+            totals["exited"][key] = totals["exited"].get(key, 0) + count
     totals["goal_reached"] = int(
         await session.scalar(
             select(func.count()).where(RUNS.c.journey_id == journey.id, RUNS.c.goal_reached)
