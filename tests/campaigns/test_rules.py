@@ -391,7 +391,7 @@ async def test_scheduled_start_and_throttle_pace_the_rows(
         variables=NAME,
         audience={"segment_id": segment_id},
         schedule={"start_at": start_at.isoformat()},
-        throttle_per_second=2,
+        throttle_per_second=0.01,
     )
     assert (await act(client, auth, campaign["id"], "start"))["status"] == "scheduled"
     await run_loop(runtime)
@@ -400,11 +400,12 @@ async def test_scheduled_start_and_throttle_pace_the_rows(
     await run_loop(runtime)
     shown = await show(client, auth, campaign["id"])
     assert shown["status"] == "running" and shown["stats"]["queued"] == 10
-    # Two a second: one is due at once, five after two seconds, all ten after five.
+    # One per 100 seconds (slow, so the real seconds a loaded machine takes do not count): one
+    # is due at once, three after 250 seconds, all ten after 1,000.
     assert await _claimable(runtime, provider["id"]) == 1
-    runtime.clock.advance(2)
-    assert await _claimable(runtime, provider["id"]) == 5
-    runtime.clock.advance(3)
+    runtime.clock.advance(250)
+    assert await _claimable(runtime, provider["id"]) == 3
+    runtime.clock.advance(750)
     assert await _claimable(runtime, provider["id"]) == 10
 
 
