@@ -45,6 +45,7 @@ from waconnect.workspaces.service import get_workspace, settings_of
 log = logging.getLogger("waconnect.campaigns")
 
 SENT_OR_BEYOND = (Status.SENT, Status.DELIVERED, Status.READ)
+FIRST_CHUNK = 100
 
 
 @dataclass
@@ -227,7 +228,9 @@ class CampaignRunner:
         settings = settings_of(await get_workspace(session, campaign.workspace_id))
         variants = await load_variants(session, campaign)
         reader = AudienceReader(session, campaign, settings)
-        members, last = await reader.next_chunk(campaign.cursor, self.chunk, now)
+        # A small first chunk: the first messages leave while the rest is read.
+        size = self.chunk if campaign.recipients_seen else min(self.chunk, FIRST_CHUNK)
+        members, last = await reader.next_chunk(campaign.cursor, size, now)
         if last is None:
             plan.done = True
             return plan
