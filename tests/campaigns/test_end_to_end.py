@@ -36,7 +36,9 @@ def _profiles(stack: Stack, count: int) -> int:
         return int(made.json()["id"])
 
 
-def _campaign(stack: Stack, provider: dict[str, Any], segment_id: int) -> int:
+def _campaign(
+    stack: Stack, provider: dict[str, Any], segment_id: int, throttle: float | None = None
+) -> int:
     with stack.api as api:
         templates = api.get(f"/providers/{provider['id']}/templates").json()
         made = api.post(
@@ -47,6 +49,7 @@ def _campaign(stack: Stack, provider: dict[str, Any], segment_id: int) -> int:
                 "template_id": templates[0]["id"],
                 "variables": MAPPING,
                 "audience": {"segment_id": segment_id},
+                "throttle_per_second": throttle,
             },
         )
         assert made.status_code == 201, made.text
@@ -162,7 +165,8 @@ def _crash_campaign(stack: Stack, total: int, policy: str = "hold") -> int:
         )
         assert patched.status_code == 200, patched.text
     provider = stack.add_provider(max_concurrency=50)
-    campaign_id = _campaign(stack, provider, _profiles(stack, total))
+    # Paced (5 s or more for 1,000), so the kill lands mid-campaign.
+    campaign_id = _campaign(stack, provider, _profiles(stack, total), throttle=200)
     _start(stack, campaign_id)
     wait_until(
         lambda: stack.sim_stats()["messages_accepted"] >= total // 3, 60, "a third to go out"
@@ -267,10 +271,15 @@ def test_pause_holds_and_resume_finishes_from_the_cli(make_stack, sqlite_only: N
         "body.1=attribute:first_name",
         "--map",
         "body.2=literal:A-1",
+        # Paced (2,000 over 10 s or more): the pause below lands while it runs.
+        "--throttle",
+        "200",
         "--start",
     ).strip()
     wait_until(lambda: stack.sim_stats()["messages_accepted"] >= 300, 60, "sending to begin")
-    assert "paused" in _cli(stack, "pause", campaign_id)
+    with stack.api as api:
+        paused = api.post(f"/campaigns/{campaign_id}/pause")
+        assert paused.status_code == 200 and paused.json()["status"] == "paused", paused.text
     # A probe queued after the pause is claimed behind anything already claimed: once it has
     # arrived, every request of the campaign that was in flight (or claimed) is over.
     _probe(stack, provider, 917000000001)
@@ -285,5 +294,7 @@ def test_pause_holds_and_resume_finishes_from_the_cli(make_stack, sqlite_only: N
     stats = _show(stack, int(campaign_id))["stats"]
     assert stats["delivered"] + stats["read"] == 2000 and _sum(stats) == 2000
     assert stack.sim_stats()["duplicates"] == 0
-    missing = run_cli("campaigns", "pause", "999", env=stack.env)
+    done = run_cli("campaigns", "pause", campaign_id, env=stack.env)
+    assert done.returncode == 1 and "is completed" in done.stderr
+    missing = run_cli("campaigns", "resume", "999", env=stack.env)
     assert missing.returncode == 1 and missing.stderr.startswith("error: campaign 999 not found")
