@@ -435,3 +435,22 @@ async def test_dnd_hours_are_read_in_the_profiles_time_zone(
     await act(client, auth, campaign["id"], "start")
     await run_loop(runtime)
     assert await _claimable(runtime, provider["id"]) == 1
+
+
+async def test_a_deleted_segment_pauses_the_campaign_with_the_reason(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    _provider, templates, segment_id = await _setup(client, auth, 3)
+    campaign = await create(
+        client,
+        auth,
+        template_id=templates["greeting"],
+        variables=NAME,
+        audience={"segment_id": segment_id},
+    )
+    await act(client, auth, campaign["id"], "start")
+    deleted = await client.delete(f"/api/v1/segments/{segment_id}", headers=auth)
+    assert deleted.status_code == 204
+    await run_loop(runtime)
+    shown = await show(client, auth, campaign["id"])
+    assert shown["status"] == "paused" and "segment" in shown["status_reason"]

@@ -39,6 +39,7 @@ from waconnect.messaging.models import Message
 from waconnect.messaging.service import PRIORITY_BULK, NewMessage, enqueue, wake_dispatcher
 from waconnect.messaging.states import Status
 from waconnect.runtime import Runtime, follow_test_clock
+from waconnect.web.errors import ApiError
 from waconnect.workspaces.schemas import DndWindow, WorkspaceSettings
 from waconnect.workspaces.service import get_workspace, settings_of
 
@@ -176,9 +177,10 @@ class CampaignRunner:
                 return False
             try:
                 plan = await self._plan(session, campaign, now)
-            except LookupError as exc:
-                plan = None
-                problem = str(exc)
+            except LookupError as exc:  # a variant's template was deleted
+                plan, problem = None, str(exc)
+            except ApiError as exc:  # its segment was deleted, or no longer compiles
+                plan, problem = None, exc.message
         if plan is None:
             async with self.runtime.writer() as session:
                 fresh = await session.get(Campaign, campaign_id)
