@@ -110,6 +110,13 @@ async def alive_workers(session: AsyncSession, ttl: float) -> list[str]:
     return list(rows)
 
 
+async def expired_workers(session: AsyncSession, ttl: float) -> list[str]:
+    """Workers whose heartbeat expired (dead, or about to be forgotten)."""
+    cutoff = wall_now() - timedelta(seconds=ttl)
+    rows = await session.scalars(select(Worker.id).where(Worker.heartbeat_at <= cutoff))
+    return list(rows)
+
+
 async def grow_share(
     session: AsyncSession, provider_id: int, worker_id: str, wanted: int, ttl: float, locking: bool
 ) -> int:

@@ -81,6 +81,8 @@ RESPONSE_KEEP = 2000  # characters of a provider's answer kept on the attempt
 CLAIM_MAX = 2000  # rows per claim statement
 BACKLOG_MAX = 4000  # claimed rows a lane holds at most: a claim skips the leased rows it meets
 SCAN_MAX = 4  # a batch looks at most this many times its size for rows of other phones
+EXPIRE_EVERY = 30.0  # seconds between the sweeps that look for rows past their cut-off
+IN_CHUNK = 5000  # ids per IN (...) list
 
 # --- the statements of the hot path, in the driver's terms (journal.DriverSql) ----------------
 
@@ -827,27 +829,52 @@ class Dispatcher:
     # --- sweeps: expiry, dead workers, the in-doubt wait ---
 
     async def _sweep_loop(self) -> None:
+        expired_at = time.monotonic()
         while not self._stop.is_set():
             await _sleep_or(self._stop, self.runtime.settings.sweep_seconds)
             try:
-                await self.recover()
+                # Expiry reads every queued row (no index serves it): not every sweep. A row
+                # past its cut-off is never claimed meanwhile; marking it is bookkeeping.
+                expire = time.monotonic() - expired_at >= EXPIRE_EVERY
+                await self.recover(expire=expire)
+                if expire:
+                    expired_at = time.monotonic()
             except Exception:
                 log.exception("sweep failed")
 
-    async def recover(self, startup: bool = False) -> None:
+    async def recover(self, startup: bool = False, expire: bool = True) -> None:
+        """Expire what passed its cut-off, recover dead workers' leases, settle the in-doubt.
+
+        What needs a scan of the outbox is found by reading first, outside the writer's turn
+        (a read does not block the sends' bookkeeping); the writes then touch those rows.
+        """
         now = self.runtime.clock.now()
+        async with self.runtime.sessions() as session:
+            expiring = await self._expiring(session, now) if expire else []
+            dead = await self._dead_lease_owners(session, startup)
         async with self.runtime.writer() as session:
-            await self._expire(session, now)
-            await self._recover_dead_leases(session, now, startup)
+            for chunk in _chunks(expiring, IN_CHUNK):
+                await self._expire(session, now, chunk)
+            if dead is not None:
+                await self._recover_dead_leases(session, now, dead)
             await self._settle_in_doubt(session, now)
             await budget.forget_dead(session, self.heartbeat_ttl)
             await session.commit()
 
-    async def _expire(self, session: AsyncSession, now: datetime) -> None:
+    async def _expiring(self, session: AsyncSession, now: datetime) -> list[int]:
+        query = select(Message.id).where(
+            Message.status == Status.QUEUED,
+            Message.lease_owner.is_(None),
+            Message.expires_at <= now,
+        )
+        return list(await session.scalars(query))
+
+    async def _expire(self, session: AsyncSession, now: datetime, ids: Sequence[int]) -> None:
         await session.execute(
             update(Message)
             .where(
-                Message.status == Status.QUEUED,
+                Message.id.in_(ids),
+                Message.status == Status.QUEUED,  # checked again: claimed since the read
                 Message.lease_owner.is_(None),
                 Message.expires_at <= now,
             )
@@ -859,16 +886,22 @@ class Dispatcher:
             )
         )
 
-    async def _recover_dead_leases(
-        self, session: AsyncSession, now: datetime, startup: bool
-    ) -> None:
+    async def _dead_lease_owners(self, session: AsyncSession, startup: bool) -> Any:
+        """Which leases belong to dead workers, as a condition; None when no worker died."""
         if startup and not self._locking:
             # SQLite allows one worker process: every lease not ours is a dead process's.
-            alive = [self.worker_id]
-        else:
+            return and_(Message.lease_owner.is_not(None), Message.lease_owner != self.worker_id)
+        if startup:
             alive = await budget.alive_workers(session, self.heartbeat_ttl)
             alive.append(self.worker_id)
-        dead = and_(Message.lease_owner.is_not(None), Message.lease_owner.not_in(alive))
+            return and_(Message.lease_owner.is_not(None), Message.lease_owner.not_in(alive))
+        # After startup a worker that dies leaves its row (deleted only at 3x the ttl, by
+        # which time a sweep has long recovered its leases): look at the outbox only then.
+        dead = await budget.expired_workers(session, self.heartbeat_ttl)
+        dead = [worker for worker in dead if worker != self.worker_id]
+        return Message.lease_owner.in_(dead) if dead else None
+
+    async def _recover_dead_leases(self, session: AsyncSession, now: datetime, dead: Any) -> None:
         reason = "in doubt: the worker stopped while the request may have been out"
         await session.execute(
             update(Attempt)
@@ -941,6 +974,11 @@ class Dispatcher:
 
 def _claim_order(row: Claimed) -> tuple[Any, ...]:
     return row.order
+
+
+def _chunks(ids: Sequence[int], size: int) -> Iterable[Sequence[int]]:
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
 
 
 async def _sleep_or(stop: asyncio.Event, seconds: float) -> None:
