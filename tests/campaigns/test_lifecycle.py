@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import orjson
 
+from tests.callbacks.helpers import drain, generic_inbound, inbound_path
 from tests.campaigns.helpers import (
     CAMPAIGNS,
     NAME,
@@ -40,7 +41,7 @@ def _mixed(n: int) -> dict[str, Any]:
 async def test_campaign_runs_to_completed_and_counts_every_recipient_once(
     client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
 ) -> None:
-    _provider, templates = await provider_with_templates(client, auth)
+    provider, templates = await provider_with_templates(client, auth)
     await add_profiles(client, auth, 40, make=_mixed)
     # A profile without a phone.
     answer = await client.post(
@@ -111,3 +112,38 @@ async def test_campaign_runs_to_completed_and_counts_every_recipient_once(
     )
     sent = await recipients(client, auth, campaign["id"], "sent")
     assert len(sent) == dry["would_send"] and all(r["message_id"] for r in sent)
+
+    # A customer taps the quick reply: counted beside the states, never as one.
+    tap = generic_inbound(
+        sent[0]["phone"],
+        type="button",
+        context={"id": f"{sent[0]['message_id']}-1"},
+        button={"payload": "diwali-stop", "text": "Stop"},
+        id="wamid.tap",
+    )
+    answer = await client.post(inbound_path(provider), json=tap)
+    assert answer.status_code == 200, answer.text
+    await drain(runtime)
+    after = await show(client, auth, campaign["id"])
+    assert after["stats"]["replied"] == 1 and after["variants"][0]["stats"]["replied"] == 1
+    assert sum_identity(after["stats"]) == 41
+
+
+async def test_identities_audience_names_unknown_ones(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    _provider, templates = await provider_with_templates(client, auth)
+    await add_profiles(client, auth, 3)
+    campaign = await create(
+        client,
+        auth,
+        template_id=templates["greeting"],
+        variables=NAME,
+        audience={"identities": ["u0", "u2", "nobody"]},
+    )
+    await act(client, auth, campaign["id"], "start")
+    await run_loop(runtime)
+    stats = (await show(client, auth, campaign["id"]))["stats"]
+    assert stats["queued"] == 2 and stats["skipped"] == {"unknown_identity": 1}
+    (skipped,) = await recipients(client, auth, campaign["id"], "skipped")
+    assert skipped["skip_detail"] == "nobody" and skipped["phone"] is None
