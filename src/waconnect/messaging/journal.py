@@ -41,6 +41,11 @@ _WHERE = re.compile(r"\sWHERE\s", re.IGNORECASE)
 _VALUES = re.compile(r"\sVALUES\s*\((.*)\)\s*$", re.IGNORECASE | re.DOTALL)
 
 
+def sqlite_time(moment: datetime) -> str:
+    """A UTC timestamp as SQLAlchemy stores it in SQLite (UTCDateTime: naive UTC text)."""
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
 class Bulk:
     """A statement run for many rows at once.
 
@@ -140,10 +145,7 @@ class DriverSql:
 
     def time(self, moment: datetime) -> Any:
         """A UTC timestamp: aware for asyncpg; SQLAlchemy's SQLite text form otherwise."""
-        if self.postgres:
-            return moment
-        naive = moment.astimezone(UTC).replace(tzinfo=None)
-        return naive.isoformat(" ", "microseconds")
+        return moment if self.postgres else sqlite_time(moment)
 
     def read_json(self, value: Any) -> Any:
         """A JSON column as returned by the driver (asyncpg decodes it, SQLite gives text)."""

@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
+import orjson
 from sqlalchemy import Table, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from waconnect.messaging.journal import sqlite_time
 from waconnect.messaging.models import Attempt, Contact, Message, MessageEvent
 from waconnect.messaging.schemas import (
     AttemptOut,
@@ -69,6 +71,45 @@ def _insert(session: AsyncSession) -> Any:
     return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
+def _on_sqlite(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "sqlite"
+
+
+# On SQLite the outbox's inserts take all rows as one JSON array (json_each): SQLAlchemy's
+# per-parameter processing of 20 columns a row cost more than the API's validation.
+_SQLITE_NEW_CONTACTS = """
+INSERT INTO contacts (workspace_id, phone, subscription, subscription_source, created_at)
+SELECT ?1, value, ?2, 'default', ?3 FROM json_each(?4) WHERE true
+ON CONFLICT (workspace_id, phone) DO NOTHING
+"""
+_SQLITE_CONTACT_IDS = """
+SELECT phone, id FROM contacts
+WHERE workspace_id = ?1 AND phone IN (SELECT value FROM json_each(?2))
+"""
+_MESSAGE_FIELDS = (
+    "provider_id",
+    "template_id",
+    "contact_id",
+    "to_phone",
+    "kind",
+    "content",
+    "source",
+    "priority",
+    "held",
+    "next_attempt_at",
+    "expires_at",
+    "campaign_id",
+)
+_SQLITE_NEW_MESSAGES = f"""
+INSERT INTO messages (workspace_id, {", ".join(_MESSAGE_FIELDS)}, status, attempt_count,
+    transient_failures, pending_attempt, replied_count, clicked_count, created_at, updated_at)
+SELECT ?1, {", ".join(f"json_extract(value, '$[{n}]')" for n in range(len(_MESSAGE_FIELDS)))},
+    'queued', 0, 0, false, 0, 0, ?2, ?2
+FROM json_each(?3) ORDER BY key
+RETURNING id
+"""
+
+
 async def contact_ids(
     session: AsyncSession,
     workspace_id: int,
@@ -80,6 +121,16 @@ async def contact_ids(
     unique = sorted(set(phones))
     if not unique:
         return {}
+    if _on_sqlite(session):
+        connection = await session.connection()
+        listed = orjson.dumps(unique).decode()
+        subscription = settings.new_contact_subscription
+        await connection.exec_driver_sql(
+            _SQLITE_NEW_CONTACTS, (workspace_id, subscription, sqlite_time(now), listed)
+        )
+        found = await connection.exec_driver_sql(_SQLITE_CONTACT_IDS, (workspace_id, listed))
+        pairs: list[Any] = list(found.all())
+        return {phone: contact_id for phone, contact_id in pairs}
     insert = _insert(session)
     # executemany of one cached statement: far cheaper to compile than one huge VALUES list.
     await session.execute(
@@ -115,6 +166,8 @@ async def enqueue(
     unknown = [r.to_phone for r in rows if r.contact_id is None]
     contacts = await contact_ids(session, workspace_id, unknown, settings, now)
     expires = now + timedelta(hours=settings.message_expiry_hours)
+    if _on_sqlite(session):
+        return await _enqueue_sqlite(session, workspace_id, rows, contacts, now, expires)
     values = [
         {
             "workspace_id": workspace_id,
@@ -150,6 +203,41 @@ async def enqueue(
     return sorted(row[0] for row in result.all())
 
 
+async def _enqueue_sqlite(
+    session: AsyncSession,
+    workspace_id: int,
+    rows: Sequence[NewMessage],
+    contacts: dict[str, int],
+    now: datetime,
+    expires: datetime,
+) -> list[int]:
+    """One INSERT … SELECT over the rows as JSON. Ids are assigned in the array's order (ORDER
+    BY key), so the ascending ids are the rows in the order given."""
+    now_text, expires_text = sqlite_time(now), sqlite_time(expires)
+    values = [
+        (
+            r.provider_id,
+            r.template_id,
+            r.contact_id or contacts.get(r.to_phone),
+            r.to_phone,
+            r.kind,
+            orjson.dumps(r.content).decode(),
+            r.source,
+            r.priority,
+            r.held,
+            sqlite_time(r.next_attempt_at) if r.next_attempt_at else now_text,
+            sqlite_time(r.expires_at) if r.expires_at else expires_text,
+            r.campaign_id,
+        )
+        for r in rows
+    ]
+    connection = await session.connection()
+    result = await connection.exec_driver_sql(
+        _SQLITE_NEW_MESSAGES, (workspace_id, now_text, orjson.dumps(values).decode())
+    )
+    return sorted(row[0] for row in result.all())
+
+
 def wake_dispatcher(runtime: Runtime) -> None:
     """Tell an in-process dispatcher that work is waiting (others poll)."""
     dispatcher = runtime.extras.get("dispatcher")
@@ -168,6 +256,7 @@ class _Lookup:
         self.workspace_id = workspace_id
         self._providers: dict[int | None, ProviderConfig] = {}
         self._templates: dict[tuple[int, str, str], Template | None] = {}
+        self._definitions: dict[int, dict[str, Any]] = {}
 
     async def provider(self, provider_id: int | None) -> ProviderConfig:
         if provider_id not in self._providers:
@@ -196,6 +285,12 @@ class _Lookup:
                 )
             )
         return self._templates[key]
+
+    def definition(self, template: Template) -> dict[str, Any]:
+        """The stored definition with its identity, made once per template per call."""
+        if template.id not in self._definitions:
+            self._definitions[template.id] = template_definition(template)
+        return self._definitions[template.id]
 
 
 def template_definition(template: Template) -> dict[str, Any]:
@@ -235,7 +330,7 @@ async def prepare_template_send(
             extra={"template_status": template.status},
         )
     try:
-        render_template(template_definition(template), body.template.components)
+        render_template(lookup.definition(template), body.template.components)
     except RenderError as exc:
         raise ApiError(
             422,
