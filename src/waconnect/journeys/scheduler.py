@@ -170,8 +170,11 @@ class Scheduler:
                 log.exception("journey scheduler round failed")
             if not busy:
                 self._wake.clear()
+                # Ask how long first: a cancellation while asking must not leave the wait's
+                # coroutine created and never awaited.
+                idle = await self._idle_for()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), await self._idle_for())
+                    await asyncio.wait_for(self._wake.wait(), idle)
 
     async def _idle_for(self) -> float:
         """Sleep until the next timer is due (on the business clock), at most a poll round:
