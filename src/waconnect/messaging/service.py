@@ -338,6 +338,7 @@ async def prepare_template_send(
             f"template.components: {exc}",
             fields={"template.components": str(exc)},
         ) from exc
+    _check_carried(provider, phone, template, body)
     content: dict[str, Any] = {"components": body.template.components}
     if body.custom_props:
         content["custom_props"] = body.custom_props
@@ -350,6 +351,23 @@ async def prepare_template_send(
         source=source,
         priority=priority,
     )
+
+
+def _check_carried(
+    provider: ProviderConfig, phone: str, template: Template, body: MessageIn
+) -> None:
+    """A 422 naming the template's kind and the provider when the provider kind cannot carry it
+    (an authentication template on the generic contract), rather than a failure later."""
+    # Imported here: the session-message service builds on this module.
+    from waconnect.messaging.session import check_carried
+    from waconnect.providers.adapters.base import TemplateSend
+    from waconnect.templates.validation import template_type
+
+    definition = template_definition(template)
+    item = TemplateSend(
+        "0-0", phone, definition, body.template.components, body.custom_props or None
+    )
+    check_carried(provider, item, f"template {template.name!r} ({template_type(definition)})")
 
 
 async def send_one(
