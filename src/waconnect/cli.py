@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import functools
-import socket
 import sys
-from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from waconnect.campaigns.cli import campaigns_app
+from waconnect.cli_support import (
+    DatabaseUrl,
+    DataDir,
+    WorkspaceName,
+    _prepared,
+    _settings,
+    database,
+    fail,
+    run_async,
+)
 from waconnect.journeys.cli import journeys_app
 from waconnect.runtime import Runtime
 from waconnect.settings import Settings
-from waconnect.web.errors import ApiError
 
 app = typer.Typer(
     help="waconnect: self-hostable WhatsApp engagement platform.",
@@ -41,72 +45,7 @@ app.add_typer(templates_app, name="templates")
 app.add_typer(campaigns_app, name="campaigns")
 app.add_typer(journeys_app, name="journeys")
 
-T = TypeVar("T")
-
-DataDir = Annotated[
-    Path | None, typer.Option("--data-dir", envvar="WACONNECT_DATA_DIR", help="data directory")
-]
-DatabaseUrl = Annotated[
-    str | None,
-    typer.Option("--database-url", envvar="WACONNECT_DATABASE_URL", help="SQLAlchemy async URL"),
-]
-
-
-def fail(message: str) -> typer.Exit:
-    # One line: driver messages sometimes carry a second line (SQLAlchemy's "Background on...").
-    first_line = next((line for line in message.strip().splitlines() if line.strip()), "failed")
-    typer.echo(f"error: {first_line}", err=True)
-    return typer.Exit(1)
-
-
-def _settings(data_dir: Path | None, database_url: str | None, **extra: Any) -> Settings:
-    values: dict[str, Any] = {key: value for key, value in extra.items() if value is not None}
-    if data_dir is not None:
-        values["data_dir"] = data_dir
-    if database_url is not None:
-        values["database_url"] = database_url
-    return Settings(**values)
-
-
-def run_async(func: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., T]:
-    """Run an async command; turn known failures into one line and exit code 1."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> T:
-        try:
-            return asyncio.run(func(*args, **kwargs))
-        except ApiError as exc:
-            raise fail(exc.message) from None
-        except DBAPIError as exc:  # cannot connect, unknown database or role, ...
-            raise fail(f"cannot use the database: {exc.orig}") from None
-        except ImportError as exc:  # e.g. mysql://: a database waconnect has no driver for
-            raise fail(f"cannot use the database: its driver is not installed ({exc})") from None
-        except SQLAlchemyError as exc:
-            raise fail(f"database error: {exc}") from None
-        except (ConnectionError, TimeoutError, socket.gaierror) as exc:
-            raise fail(f"cannot reach the database: {exc}") from None
-        except (OSError, ValueError) as exc:
-            raise fail(str(exc)) from None
-
-    return wrapper
-
-
-@contextlib.asynccontextmanager
-async def _database(data_dir: Path | None, database_url: str | None) -> AsyncIterator[Runtime]:
-    """The migrated database of a one-off command, closed when the command is done."""
-    runtime = await _prepared(_settings(data_dir, database_url))
-    try:
-        yield runtime
-    finally:
-        await runtime.close()
-
-
-async def _prepared(settings: Settings) -> Runtime:
-    from waconnect.web.app import prepare_database
-
-    runtime = Runtime.build(settings)
-    await prepare_database(runtime)
-    return runtime
+_database = database  # the name this module's commands use
 
 
 @run_async
@@ -269,8 +208,6 @@ async def workspaces_list(data_dir: DataDir = None, database_url: DatabaseUrl = 
 
 
 # --- keys -----------------------------------------------------------------------------------------
-
-WorkspaceName = Annotated[str, typer.Option("--workspace", help="workspace name")]
 
 
 @keys_app.command("create")

@@ -18,6 +18,8 @@ import typer
 from pydantic import ValidationError
 
 from waconnect.campaigns.schemas import CampaignIn, CampaignOut
+from waconnect.cli_support import DatabaseUrl, DataDir, run_async, with_workspace
+from waconnect.cli_support import WorkspaceName as Workspace
 from waconnect.runtime import Runtime
 
 campaigns_app = typer.Typer(
@@ -25,38 +27,12 @@ campaigns_app = typer.Typer(
     no_args_is_help=True,
 )
 
-DataDir = Annotated[
-    Path | None, typer.Option("--data-dir", envvar="WACONNECT_DATA_DIR", help="data directory")
-]
-DatabaseUrl = Annotated[
-    str | None,
-    typer.Option("--database-url", envvar="WACONNECT_DATABASE_URL", help="SQLAlchemy async URL"),
-]
-Workspace = Annotated[str, typer.Option("--workspace", help="workspace name")]
 CampaignId = Annotated[int, typer.Argument(help="the campaign's id")]
 FINISHED = ("completed", "cancelled")
 
 
 def _run(func: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> Any:
-    # Imported here: waconnect.cli imports this module to add the sub-app.
-    from waconnect.cli import run_async
-
     return run_async(func)(*args)
-
-
-async def _with_workspace(
-    data_dir: Path | None,
-    database_url: str | None,
-    workspace: str,
-    work: Callable[[Runtime, int], Coroutine[Any, Any, Any]],
-) -> Any:
-    from waconnect.cli import _database
-    from waconnect.workspaces.service import workspace_by_name
-
-    async with _database(data_dir, database_url) as runtime:
-        async with runtime.sessions() as session:
-            workspace_id = (await workspace_by_name(session, workspace)).id
-        return await work(runtime, workspace_id)
 
 
 def _body(
@@ -160,7 +136,7 @@ def create(
         return campaign_id
 
     async def main() -> None:
-        campaign_id = await _with_workspace(data_dir, database_url, workspace, work)
+        campaign_id = await with_workspace(data_dir, database_url, workspace, work)
         typer.echo(str(campaign_id))
 
     _run(main)
@@ -181,7 +157,7 @@ def _transition(action: str) -> Callable[..., None]:
             return str(campaign.status)
 
         async def main() -> None:
-            status = await _with_workspace(data_dir, database_url, workspace, work)
+            status = await with_workspace(data_dir, database_url, workspace, work)
             typer.echo(f"campaign {campaign_id}: {status}")
 
         _run(main)
@@ -254,7 +230,7 @@ def show(
         return out
 
     async def main() -> None:
-        out = await _with_workspace(data_dir, database_url, workspace, work)
+        out = await with_workspace(data_dir, database_url, workspace, work)
         typer.echo(out.model_dump_json(indent=2) if as_json else describe(out))
 
     _run(main)

@@ -15,6 +15,8 @@ import typer
 import yaml
 from pydantic import ValidationError
 
+from waconnect.cli_support import DatabaseUrl, DataDir, fail, run_async, with_workspace
+from waconnect.cli_support import WorkspaceName as Workspace
 from waconnect.journeys.schemas import JourneyIn
 from waconnect.runtime import Runtime
 from waconnect.web.errors import ApiError
@@ -24,27 +26,14 @@ journeys_app = typer.Typer(
     no_args_is_help=True,
 )
 
-DataDir = Annotated[
-    Path | None, typer.Option("--data-dir", envvar="WACONNECT_DATA_DIR", help="data directory")
-]
-DatabaseUrl = Annotated[
-    str | None,
-    typer.Option("--database-url", envvar="WACONNECT_DATABASE_URL", help="SQLAlchemy async URL"),
-]
-Workspace = Annotated[str, typer.Option("--workspace", help="workspace name")]
 JourneyId = Annotated[int, typer.Argument(help="the journey's id")]
 
 
 def _run(func: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> Any:
-    # Imported here: waconnect.cli imports this module to add the sub-app.
-    from waconnect.cli import run_async
-
     return run_async(func)(*args)
 
 
 def _fail(message: str) -> typer.Exit:
-    from waconnect.cli import fail
-
     return fail(message)
 
 
@@ -60,16 +49,10 @@ async def _with_workspace(
     workspace: str,
     work: Callable[[Runtime, int], Coroutine[Any, Any, Any]],
 ) -> Any:
-    from waconnect.cli import _database
-    from waconnect.workspaces.service import workspace_by_name
-
-    async with _database(data_dir, database_url) as runtime:
-        async with runtime.sessions() as session:
-            workspace_id = (await workspace_by_name(session, workspace)).id
-        try:
-            return await work(runtime, workspace_id)
-        except ApiError as exc:
-            raise _fail(_api_error_line(exc)) from None
+    try:
+        return await with_workspace(data_dir, database_url, workspace, work)
+    except ApiError as exc:
+        raise _fail(_api_error_line(exc)) from None
 
 
 def read_definition(file: Path) -> JourneyIn:
