@@ -62,6 +62,7 @@ from waconnect.providers.models import ProviderConfig
 from waconnect.runtime import Runtime
 from waconnect.templates.models import Template
 from waconnect.web.errors import error_body
+from waconnect.web.limits import read_body as read_limited_body
 
 log = logging.getLogger("waconnect.callbacks")
 
@@ -949,7 +950,7 @@ async def _serve_callback(
     too_big = _error(413, "payload_too_large", f"the body is over {limit} bytes")
 
     async def read_body() -> bytes:
-        body = await _read_body(receive, limit)
+        body = await read_limited_body(receive, limit)
         if body is None:
             raise _TooBig()
         return body
@@ -983,23 +984,6 @@ async def _serve_callback(
 
 class _TooBig(Exception):
     pass
-
-
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
-    """The whole body, or None once it passes the limit (a chunked body declares no length)."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return b"".join(chunks)
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
 
 
 # Plain routes, not FastAPI endpoints: no dependencies or validation to solve on the hottest

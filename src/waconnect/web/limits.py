@@ -46,7 +46,7 @@ class BodyGuard:
             # Uploads stream to their handler, which enforces its own limit.
             await self.app(scope, receive, send)
             return
-        body = await _read_body(receive, limit)
+        body = await read_body(receive, limit)
         if body is None:
             await _reply(send, 413, "payload_too_large", f"the body is over {limit} bytes")
             return
@@ -68,7 +68,7 @@ def _is_api_body_type(content_type: str) -> bool:
     return kind in ("application/json", "multipart/form-data", "text/csv", "")
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
+async def read_body(receive: Receive, limit: int) -> bytes | None:
     """The whole body, or None once it passes the limit (chunked bodies carry no length)."""
     chunks: list[bytes] = []
     size = 0
