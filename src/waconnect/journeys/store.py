@@ -383,7 +383,7 @@ class DbWorld:
     async def _write_attributes(self) -> None:
         if not self.attribute_sets:
             return
-        from waconnect.profiles.service import ProfileRow, _upsert
+        from waconnect.profiles.service import ProfileRow, upsert_rows
 
         by_workspace: dict[int, list[ProfileRow]] = defaultdict(list)
         for workspace_id, profile, values in self.attribute_sets:
@@ -395,7 +395,7 @@ class DbWorld:
                 )
             )
         for workspace_id, rows in by_workspace.items():
-            await _upsert(self.session, self.now, workspace_id, rows, "journey")
+            await upsert_rows(self.session, self.now, workspace_id, rows, "journey")
 
     async def _write_events(self) -> None:
         if not self.events:

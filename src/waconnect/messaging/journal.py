@@ -27,7 +27,7 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from waconnect.db.engine import _sqlite_pragmas
+from waconnect.db.engine import sqlite_pragmas
 
 log = logging.getLogger("waconnect.journal")
 
@@ -98,7 +98,7 @@ class SqliteHop:
         if connection is None:
             # Autocommit mode: we write BEGIN and COMMIT ourselves.
             connection = sqlite3.connect(self._path, timeout=30, isolation_level=None)
-            _sqlite_pragmas(connection, None)
+            sqlite_pragmas(connection, None)
             self._connection = connection
         fetched: list[Any] = []
         connection.execute("BEGIN IMMEDIATE")

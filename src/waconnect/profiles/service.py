@@ -382,7 +382,9 @@ async def upsert_profiles(
     for _attempt in range(ATTEMPTS):
         try:
             async with runtime.writer() as session:
-                outcomes = await _upsert(session, runtime.clock.now(), workspace_id, rows, source)
+                outcomes = await upsert_rows(
+                    session, runtime.clock.now(), workspace_id, rows, source
+                )
                 await session.commit()
                 return outcomes
         except (_Retry, IntegrityError):
@@ -393,7 +395,7 @@ async def upsert_profiles(
     )
 
 
-async def _upsert(
+async def upsert_rows(  # public: journeys set attributes inside their own transaction
     session: AsyncSession,
     now: datetime,
     workspace_id: int,
