@@ -61,8 +61,13 @@ async def test_journeys_from_yaml_through_the_cli(
     assert api.json()["versions"] == 2
 
 
-def test_a_file_that_is_not_yaml_is_one_clear_line(tmp_path: Path) -> None:
+def test_a_file_that_is_not_yaml_is_one_clear_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     broken = tmp_path / "broken.yaml"
     broken.write_text("name: x\nnodes: [unclosed\n")
-    with pytest.raises(typer.Exit):
+    with pytest.raises(typer.Exit) as exited:
         read_definition(broken)
+    assert exited.value.exit_code == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("error: ") and "broken.yaml" in line, line
