@@ -17,13 +17,12 @@ from waconnect.dashboard.auth import Dashboard, DashboardDep, FormDep
 from waconnect.dashboard.forms import Errors, errors_of
 from waconnect.dashboard.render import page
 from waconnect.journeys import service
-from waconnect.journeys.entries import version_graph
 from waconnect.journeys.graph import GraphError, parse_graph
 from waconnect.journeys.scheduler import wake_scheduler
 from waconnect.journeys.schemas import JourneyIn, SimulateIn
-from waconnect.journeys.simulate import simulate
+from waconnect.journeys.simulate import run_simulation
 from waconnect.web.deps import RuntimeDep, SessionDep
-from waconnect.web.errors import ApiError, conflict, invalid, not_found
+from waconnect.web.errors import ApiError, not_found
 
 router = APIRouter(prefix="/journeys", include_in_schema=False)
 
@@ -301,7 +300,7 @@ async def simulate_journey(
         body = SimulateIn.model_validate(
             {**lookup, "version": form.get("version") or "draft", "entry": entry, "script": script}
         )
-        result = await _simulate(session, runtime, context, journey_id, body)
+        result = await run_simulation(session, runtime, context.workspace_id, journey_id, body)
     except yaml.YAMLError as exc:
         problem = f"the script or entry cannot be read: {exc}"
     except ValidationError as exc:
@@ -313,39 +312,6 @@ async def simulate_journey(
     finally:
         await session.rollback()  # a simulation writes nothing
     return page(request, "journeys/_simulation.html", {"result": result, "problem": problem})
-
-
-async def _simulate(
-    session: SessionDep, runtime: RuntimeDep, context: Dashboard, journey_id: int, body: SimulateIn
-) -> Any:
-    journey = await service.get_journey(session, context.workspace_id, journey_id)
-    if body.version == "live":
-        if journey.live_version_id is None:
-            raise conflict("this journey has no live version yet; publish it first")
-        graph = await version_graph(session, journey.live_version_id)
-        version_id = journey.live_version_id
-    else:
-        try:
-            graph = parse_graph(journey.definition)
-        except GraphError as exc:
-            raise invalid(exc.problems) from None
-        version_id = 0
-    profile_id = await service.resolve_profile(
-        session, context.workspace_id, body.profile_id, body.identity, body.phone
-    )
-    if profile_id is None:
-        raise not_found("that profile")
-    return await simulate(
-        session,
-        runtime,
-        context.workspace_id,
-        journey.id,
-        version_id,
-        graph,
-        profile_id,
-        body.entry,
-        body.script,
-    )
 
 
 @router.post("/{journey_id}/{action}")

@@ -7,8 +7,6 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response
 
 from waconnect.journeys import listeners, service
-from waconnect.journeys.entries import version_graph
-from waconnect.journeys.graph import GraphError, parse_graph
 from waconnect.journeys.schemas import (
     EntriesIn,
     EntriesOut,
@@ -19,10 +17,10 @@ from waconnect.journeys.schemas import (
     SimulateIn,
     SimulationOut,
 )
-from waconnect.journeys.simulate import simulate
+from waconnect.journeys.simulate import run_simulation
 from waconnect.templates.service import add_in_use_check
 from waconnect.web.deps import PrincipalDep, RuntimeDep, SessionDep
-from waconnect.web.errors import conflict, invalid, not_found
+from waconnect.web.errors import not_found
 
 router = APIRouter(tags=["journeys"])
 
@@ -133,34 +131,7 @@ async def simulate_journey(
 ) -> SimulationOut:
     """Walk one profile and a scripted sequence of events / replies / time through the graph,
     without sending anything; returns the path it takes."""
-    journey = await service.get_journey(session, principal.workspace_id, journey_id)
-    if body.version == "live":
-        if journey.live_version_id is None:
-            raise conflict(f"journey {journey_id} has no live version yet; publish it first")
-        graph = await version_graph(session, journey.live_version_id)
-        version_id = journey.live_version_id
-    else:
-        try:
-            graph = parse_graph(journey.definition)
-        except GraphError as exc:
-            raise invalid(exc.problems) from None
-        version_id = 0
-    profile_id = await service.resolve_profile(
-        session, principal.workspace_id, body.profile_id, body.identity, body.phone
-    )
-    if profile_id is None:
-        raise not_found("that profile")
-    result = await simulate(
-        session,
-        runtime,
-        principal.workspace_id,
-        journey.id,
-        version_id,
-        graph,
-        profile_id,
-        body.entry,
-        body.script,
-    )
+    result = await run_simulation(session, runtime, principal.workspace_id, journey_id, body)
     await session.rollback()  # a simulation writes nothing
     return result
 

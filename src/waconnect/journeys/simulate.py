@@ -22,11 +22,12 @@ from waconnect.journeys.engine import (
     WebhookResult,
     new_run,
 )
-from waconnect.journeys.graph import REPLIED, Graph, parse_duration
-from waconnect.journeys.schemas import SimulationOut, StepOut
+from waconnect.journeys.entries import version_graph
+from waconnect.journeys.graph import REPLIED, Graph, GraphError, parse_duration, parse_graph
+from waconnect.journeys.schemas import SimulateIn, SimulationOut, StepOut
 from waconnect.journeys.store import DbWorld
 from waconnect.runtime import Runtime
-from waconnect.web.errors import invalid
+from waconnect.web.errors import conflict, invalid, not_found
 
 MAX_TIMERS = 1000
 
@@ -194,3 +195,44 @@ async def _apply_item(
         }
         properties = {k: v for k, v in properties.items() if v is not None}
         await engine.advance(run, graph, Signal(REPLIED, properties, world.now))
+
+
+async def run_simulation(
+    session: AsyncSession,
+    runtime: Runtime,
+    workspace_id: int,
+    journey_id: int,
+    body: SimulateIn,
+) -> SimulationOut:
+    """Simulate ``body`` on the journey's live version or its draft definition. Writes nothing
+    that is kept: the caller rolls the session back."""
+    from waconnect.journeys import service  # service builds on this module's neighbours
+
+    journey = await service.get_journey(session, workspace_id, journey_id)
+    if body.version == "live":
+        if journey.live_version_id is None:
+            raise conflict(f"journey {journey_id} has no live version yet; publish it first")
+        graph = await version_graph(session, journey.live_version_id)
+        version_id = journey.live_version_id
+    else:
+        try:
+            graph = parse_graph(journey.definition)
+        except GraphError as exc:
+            raise invalid(exc.problems) from None
+        version_id = 0
+    profile_id = await service.resolve_profile(
+        session, workspace_id, body.profile_id, body.identity, body.phone
+    )
+    if profile_id is None:
+        raise not_found("that profile")
+    return await simulate(
+        session,
+        runtime,
+        workspace_id,
+        journey.id,
+        version_id,
+        graph,
+        profile_id,
+        body.entry,
+        body.script,
+    )
