@@ -44,6 +44,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--bare", type=int, default=20_000, help="requests of the bare loop")
     parser.add_argument("--skip-50ms", action="store_true")
+    parser.add_argument("--skip-generic", action="store_true", help="only the MSG91 phase")
     return parser.parse_args()
 
 
@@ -163,7 +164,8 @@ def main() -> None:
             requests = bare_requests(
                 simulator.base_url + GENERIC_PATH, args.bare, generic["mobile_number"]
             )
-            for latency in (0,) if args.skip_50ms else (0, 50):
+            latencies = () if args.skip_generic else (0,) if args.skip_50ms else (0, 50)
+            for latency in latencies:
                 stack.sim_config(latency_ms=latency, callbacks=False)
                 result = run_campaign(stack, generic, segment_id, n)
                 bare = bare_phase(stack, requests, c)

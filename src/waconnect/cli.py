@@ -18,6 +18,7 @@ from waconnect.cli_support import (
     _settings,
     database,
     fail,
+    freeze_startup_heap,
     run_async,
 )
 from waconnect.journeys.cli import journeys_app
@@ -96,6 +97,7 @@ def serve(
     typer.echo(f"waconnect {settings.resolved_public_url}  (API docs: /docs)", err=True)
     if with_simulator:
         typer.echo(f"MSG91 simulator on {settings.simulator_url}: provider 'Simulator'", err=True)
+    freeze_startup_heap()
     uvicorn.run(application, host=host, port=port, log_level=log_level, access_log=False)
 
 
@@ -113,6 +115,7 @@ def worker(
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(message)s")
     try:
         runtime = Runtime.build(_settings(data_dir, database_url))
+        freeze_startup_heap()
         asyncio.run(run_forever(runtime))
     except WorkerRefused as exc:
         raise fail(str(exc)) from None
