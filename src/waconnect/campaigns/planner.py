@@ -9,6 +9,7 @@ else a message.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +39,9 @@ from waconnect.templates.personalization import MissingVariable, Personalizer, c
 from waconnect.workspaces.schemas import WorkspaceSettings
 
 _IN_CLAUSE = 500
+# Members decided between two turns of the event loop: a chunk's CPU work is spread out, so
+# the dispatcher's writes, which hold SQLite's one writer turn, are not kept waiting behind it.
+_DECIDE_SLICE = 100
 
 
 @dataclass(slots=True)
@@ -397,4 +401,10 @@ async def decide_chunk(
         already.add(phone)
         return False
 
-    return decider.decide(members, seen, subscription, capped)
+    decisions: list[Decision] = []
+    for start in range(0, len(members), _DECIDE_SLICE):
+        if start:
+            await asyncio.sleep(0)
+        piece = members[start : start + _DECIDE_SLICE]
+        decisions.extend(decider.decide(piece, seen, subscription, capped))
+    return decisions

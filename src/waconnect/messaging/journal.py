@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from waconnect.db.engine import sqlite_pragmas
@@ -32,13 +33,13 @@ from waconnect.db.engine import sqlite_pragmas
 log = logging.getLogger("waconnect.journal")
 
 Rows = Sequence[tuple[Any, ...]]
-Write = Callable[[Sequence[Any]], Awaitable[None]]
-Waiter = asyncio.Future[None]
+Write = Callable[[Sequence[Any]], Awaitable[Any]]
+Waiter = asyncio.Future[Any]
 Entry = tuple[Sequence[Any], Waiter | None]
 
 _NUMBERED = re.compile(r"\$(\d+)")
 _WHERE = re.compile(r"\sWHERE\s", re.IGNORECASE)
-_VALUES = re.compile(r"\sVALUES\s*\((.*)\)\s*$", re.IGNORECASE | re.DOTALL)
+_VALUES = re.compile(r"\sVALUES\s*\((.*?)\)\s*(ON CONFLICT\s.*)?$", re.IGNORECASE | re.DOTALL)
 
 
 def sqlite_time(moment: datetime) -> str:
@@ -69,7 +70,9 @@ def _over_json_rows(statement: str) -> str:
     values = _VALUES.search(statement)
     if values is not None:
         picked = _as_columns(values.group(1))
-        return f"{statement[: values.start()]} SELECT {picked} FROM {rows}"
+        # SQLite needs a WHERE before ON CONFLICT after a SELECT, or it reads a join.
+        conflict = f" WHERE true {values.group(2)}" if values.group(2) else ""
+        return f"{statement[: values.start()]} SELECT {picked} FROM {rows}{conflict}"
     where = list(_WHERE.finditer(statement))[-1].start()
     head, tail = statement[:where], statement[where:]
     return f"{_as_columns(head)} FROM {rows}{_as_columns(tail)}"
@@ -123,6 +126,7 @@ class SqliteHop:
 
 
 Writer = Callable[[], AbstractAsyncContextManager[AsyncSession]]
+_PLAIN: dict[str, DriverSql] = {}
 
 
 class DriverSql:
@@ -134,11 +138,21 @@ class DriverSql:
     ``?1``, ``?2``…, so a value may be used twice).
     """
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine | Engine, hop: bool = True) -> None:
         self.postgres = engine.dialect.name == "postgresql"
         database = engine.url.database
         in_file = bool(database) and database != ":memory:"
-        self._hop = SqliteHop(str(database)) if in_file and not self.postgres else None
+        hopping = hop and in_file and not self.postgres
+        self._hop = SqliteHop(str(database)) if hopping else None
+
+    @classmethod
+    def of(cls, session: AsyncSession) -> DriverSql:
+        """For statements run on a session's own connection (``execute``): no thread."""
+        bind = session.get_bind()
+        plain = _PLAIN.get(bind.dialect.name)
+        if plain is None:
+            plain = _PLAIN[bind.dialect.name] = cls(bind, hop=False)
+        return plain
 
     def sql(self, statement: str) -> str:
         return statement if self.postgres else _NUMBERED.sub(r"?\1", statement)
@@ -146,6 +160,16 @@ class DriverSql:
     def time(self, moment: datetime) -> Any:
         """A UTC timestamp: aware for asyncpg; SQLAlchemy's SQLite text form otherwise."""
         return moment if self.postgres else sqlite_time(moment)
+
+    def id_list(self, number: int) -> str:
+        """A subquery of the ids passed as parameter ``number`` (see ``ids``): one parameter
+        for any number of ids, where ``IN (…)`` would need one each."""
+        if self.postgres:
+            return f"SELECT unnest(${number}::bigint[])"
+        return f"SELECT value FROM json_each(${number})"
+
+    def ids(self, values: Sequence[int]) -> Any:
+        return list(values) if self.postgres else orjson.dumps(list(values)).decode()
 
     def read_json(self, value: Any) -> Any:
         """A JSON column as returned by the driver (asyncpg decodes it, SQLite gives text)."""
@@ -212,7 +236,8 @@ class Journal:
         self._task = asyncio.create_task(self._run(), name="journal")
 
     def submit(self, kind: str, items: Sequence[Any]) -> Waiter:
-        """Queue ``items`` of one kind; the future resolves when all of them are committed."""
+        """Queue ``items`` of one kind; the future resolves when all of them are committed,
+        to what the kind's writer returned for the batch they were written in."""
         future: Waiter = asyncio.get_running_loop().create_future()
         self._pending[kind].append((items, future))
         self._wakeup.set()
@@ -253,7 +278,7 @@ class Journal:
     async def _commit(self, kind: str, batch: list[Entry]) -> None:
         items = [item for entries, _future in batch for item in entries]
         try:
-            await self._writers[kind](items)
+            result = await self._writers[kind](items)
         except Exception as exc:  # the senders decide what a lost write means
             log.exception("journal commit of %d %s writes failed", len(items), kind)
             for _items, future in batch:
@@ -262,4 +287,4 @@ class Journal:
             return
         for _items, future in batch:
             if future is not None and not future.done():
-                future.set_result(None)
+                future.set_result(result)

@@ -14,11 +14,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol, cast
 
+import orjson
 from pydantic import ValidationError
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.schema import Table
 
+from waconnect.messaging.journal import Bulk, DriverSql
 from waconnect.messaging.models import Contact, Message
 from waconnect.phones import InvalidPhone, normalize_phone
 from waconnect.profiles.models import ONCE_WHERE, Event, Profile
@@ -28,7 +30,6 @@ from waconnect.profiles.service import (
     Outcome,
     RowError,
     chunks,
-    dialect_insert,
     plan_each_run,
 )
 from waconnect.providers.errors import ProviderError
@@ -148,15 +149,35 @@ async def record_system_events(
             }
         )
     if kept:
-        insert = dialect_insert(session)
-        await session.execute(
-            insert(EVENTS).on_conflict_do_nothing(
-                index_elements=["message_id", "name"], index_where=text(ONCE_WHERE)
-            ),
-            kept,
-        )
+        await _insert_system_events(session, kept)
         await notify_event_listeners(session, kept)
     return len(kept)
+
+
+# The loop records an event per message it moves, thousands a second, inside the writer's
+# transaction: written at the driver level (messaging/journal.py says why), a repeated
+# once-per-message event skipped by the partial unique index.
+_NEW_SYSTEM_EVENTS = Bulk(f"""
+INSERT INTO events (workspace_id, profile_id, name, ts, properties, message_id)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (message_id, name) WHERE {ONCE_WHERE} DO NOTHING
+""")
+
+
+async def _insert_system_events(session: AsyncSession, kept: Sequence[Mapping[str, Any]]) -> None:
+    sql = DriverSql.of(session)
+    rows = [
+        (
+            row["workspace_id"],
+            row["profile_id"],
+            row["name"],
+            sql.time(row["ts"]),
+            orjson.dumps(row["properties"]).decode(),
+            row["message_id"],
+        )
+        for row in kept
+    ]
+    await sql.execute(session, [(_NEW_SYSTEM_EVENTS, rows)])
 
 
 class SendOutcome(Protocol):
@@ -202,28 +223,27 @@ async def _message_targets(
     session: AsyncSession, message_ids: set[int]
 ) -> dict[int, tuple[int, int, dict[str, Any]]]:
     """message id -> (profile id, its workspace, what the event should say about the message),
-    for messages whose number has a live profile."""
-    found: dict[int, tuple[int, int, dict[str, Any]]] = {}
-    for chunk in chunks(sorted(message_ids), IN_CLAUSE):
-        rows = await session.execute(
-            select(
-                MESSAGES.c.id,
-                PROFILES.c.id,
-                PROFILES.c.workspace_id,
-                MESSAGES.c.template_id,
-                MESSAGES.c.campaign_id,
-            )
-            .join(CONTACTS, CONTACTS.c.id == MESSAGES.c.contact_id)
-            .join(PROFILES, PROFILES.c.id == CONTACTS.c.profile_id)
-            .where(MESSAGES.c.id.in_(chunk), PROFILES.c.erased_at.is_(None))
-        )
-        for message_id, profile_id, workspace, template_id, campaign_id in rows:
-            found[message_id] = (
-                profile_id,
-                workspace,
-                {"template_id": template_id, "campaign_id": campaign_id},
-            )
-    return found
+    for messages whose number has a live profile. One statement for the whole batch."""
+    if not message_ids:
+        return {}
+    sql = DriverSql.of(session)
+    connection = await session.connection()
+    result = await connection.exec_driver_sql(
+        sql.sql(_TARGETS.format(ids=sql.id_list(1))), (sql.ids(sorted(message_ids)),)
+    )
+    return {
+        message_id: (profile_id, workspace, {"template_id": template, "campaign_id": campaign})
+        for message_id, profile_id, workspace, template, campaign in result.all()
+    }
+
+
+_TARGETS = """
+SELECT m.id, p.id, p.workspace_id, m.template_id, m.campaign_id
+FROM messages m
+JOIN contacts c ON c.id = m.contact_id
+JOIN profiles p ON p.id = c.profile_id
+WHERE m.id IN ({ids}) AND p.erased_at IS NULL
+"""
 
 
 async def _contact_profiles(
