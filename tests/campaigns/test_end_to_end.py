@@ -249,11 +249,13 @@ def _cli(stack: Stack, *args: str) -> str:
 
 
 def test_pause_holds_and_resume_finishes_from_the_cli(make_stack, sqlite_only: None) -> None:
-    stack = make_stack("--latency-ms", "20", "--report-delay-ms", "5", "--seed", "9")
+    # Slow answers and thirty requests at a time: the dispatcher holds claimed rows in memory
+    # (a backlog of about four rounds) when the pause lands, and those must not go out.
+    stack = make_stack("--latency-ms", "300", "--report-delay-ms", "5", "--seed", "9")
     stack.create_key()
     stack.start_server()
     provider = stack.add_provider(max_concurrency=30)
-    segment_id = _profiles(stack, 1000)
+    segment_id = _profiles(stack, 600)
     with stack.api as api:
         template_id = api.get(f"/providers/{provider['id']}/templates").json()[0]["id"]
     campaign_id = _cli(
@@ -271,28 +273,28 @@ def test_pause_holds_and_resume_finishes_from_the_cli(make_stack, sqlite_only: N
         "body.1=attribute:first_name",
         "--map",
         "body.2=literal:A-1",
-        # Paced (1,000 over 6 s or more): the pause below lands while it runs.
-        "--throttle",
-        "150",
         "--start",
     ).strip()
-    wait_until(lambda: stack.sim_stats()["messages_accepted"] >= 300, 60, "sending to begin")
+    wait_until(lambda: stack.sim_stats()["messages_accepted"] >= 60, 60, "sending to begin")
     with stack.api as api:
         paused = api.post(f"/campaigns/{campaign_id}/pause")
         assert paused.status_code == 200 and paused.json()["status"] == "paused", paused.text
-    # A probe queued after the pause is claimed behind anything already claimed: once it has
-    # arrived, every request of the campaign that was in flight (or claimed) is over.
+    at_pause = stack.sim_stats()["messages_accepted"]
+    # Once a probe queued after the pause was accepted and nothing is in flight, every
+    # request begun before the pause is over.
     _probe(stack, provider, 917000000001)
-    held = stack.sim_stats()["messages_accepted"]
     _probe(stack, provider, 917000000002)
-    assert stack.sim_stats()["messages_accepted"] == held + 1  # the probe, nothing else
+    after = stack.sim_stats()["messages_accepted"] - 2  # less the probes
+    # What went out after the pause: the thirty requests in flight, and at most fifteen begun
+    # ahead of a free slot. The claimed rows still waiting in memory stayed home.
+    assert after - at_pause <= 45, (at_pause, after)
     assert _show(stack, int(campaign_id))["stats"]["queued"] > 0
     assert "running" in _cli(stack, "resume", campaign_id)
     followed = _cli(stack, "show", campaign_id, "--follow", "--every", "0.2")
-    assert "completed" in followed and "targeted 1000" in followed
+    assert "completed" in followed and "targeted 600" in followed
     _wait(stack, int(campaign_id), lambda: _settled(stack, int(campaign_id)), 60, "reports")
     stats = _show(stack, int(campaign_id))["stats"]
-    assert stats["delivered"] + stats["read"] == 1000 and _sum(stats) == 1000
+    assert stats["delivered"] + stats["read"] == 600 and _sum(stats) == 600
     assert stack.sim_stats()["duplicates"] == 0
     done = run_cli("campaigns", "pause", campaign_id, env=stack.env)
     assert done.returncode == 1

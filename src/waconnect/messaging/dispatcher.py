@@ -106,6 +106,11 @@ VALUES ($1, $2, $3, $4, $5, $6)
 _BEGIN_MESSAGE = Bulk(
     "UPDATE messages SET attempt_count = $1, pending_attempt = true WHERE id = $2"
 )
+_HELD = "SELECT id FROM messages WHERE id IN ({ids}) AND held = true"
+_GIVE_BACK = Bulk(
+    "UPDATE messages SET lease_owner = NULL "
+    "WHERE lease_owner = $1 AND id = $2 AND pending_attempt = false"
+)
 _FINISH_ATTEMPT = Bulk("""
 UPDATE message_attempts SET outcome = $1, finished_at = $2, http_status = $3, response = $4,
     error_code = $5, error_title = $6, provider_request_id = $7
@@ -604,7 +609,11 @@ class Dispatcher:
                 await self._fail_unsent(rows, str(exc))
                 return
             # Durable before the request is written: a crash from here on is "in doubt".
-            await self.journal.submit("begin", self._begin_rows(rows, request.masked_json()))
+            held = await self.journal.submit(
+                "begin", [self._begin_rows(rows, request.masked_json())]
+            )
+            if any(row.id in held for row in rows):
+                return  # its campaign was paused: given back unbegun, claimable after resume
             begun = True
             try:
                 await lane.limiter.acquire()
@@ -773,11 +782,32 @@ class Dispatcher:
 
     # --- journal writers -------------------------------------------------------------------------
 
-    async def _write_begins(self, rows: Sequence[tuple[Any, ...]]) -> None:
+    async def _write_begins(self, sends: Sequence[Sequence[tuple[Any, ...]]]) -> set[int]:
+        """Begin the attempts of each send (one item per request); a send with a row that
+        is held now (its campaign was paused after the claim) is not begun but given back.
+        Returns the held ids. A pause that lands after this read finds the request in flight.
+        """
+        held = await self._held([row[0] for send in sends for row in send])
+        rows, given_back = [], []
+        for send in sends:
+            stopped = any(row[0] in held for row in send)
+            (given_back if stopped else rows).extend(send)
         marks = [(row[1], row[0]) for row in rows]
+        back = [(self.worker_id, row[0]) for row in given_back]
         await self._sql.write(
-            self.runtime.writer, [(_BEGIN_ATTEMPT, rows), (_BEGIN_MESSAGE, marks)]
+            self.runtime.writer,
+            [(_BEGIN_ATTEMPT, rows), (_BEGIN_MESSAGE, marks), (_GIVE_BACK, back)],
         )
+        return held
+
+    async def _held(self, ids: Sequence[int]) -> set[int]:
+        sql = self._sql
+        async with self.runtime.sessions() as session:
+            connection = await session.connection()
+            result = await connection.exec_driver_sql(
+                sql.sql(_HELD.format(ids=sql.id_list(1))), (sql.ids(ids),)
+            )
+            return {row[0] for row in result.all()}
 
     async def _write_finishes(self, finishes: Sequence[Finish]) -> None:
         sql = self._sql
