@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     # and how many consecutive provider failures auto-pause a campaign (0: never).
     campaign_chunk_size: int = Field(default=1000, ge=10, le=10_000)
     campaign_poll_seconds: float = 0.5
+    # PostgreSQL: how often the worker looks for hot tables whose statistics went stale.
+    statistics_seconds: float = Field(default=5.0, gt=0)
     campaign_auto_pause_failures: int = Field(default=50, ge=0)
     # Due bulk rows of a provider past which the loop waits before reading more audience.
     campaign_read_ahead: int = Field(default=20_000, ge=1000)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO
 
 from waconnect.campaigns.runner import start_campaign_loop
+from waconnect.db.statistics import start_statistics_keeper, stop_statistics_keeper
 from waconnect.messaging.dispatcher import Dispatcher, TransportFactory
 from waconnect.runtime import Runtime
 
@@ -63,8 +64,10 @@ async def start_worker(
     from waconnect.journeys.scheduler import start_scheduler
 
     journeys = await start_scheduler(runtime)
+    statistics = await start_statistics_keeper(runtime)
 
     async def stop() -> None:
+        await stop_statistics_keeper(statistics)
         await journeys.stop()
         runtime.extras.pop("journey_scheduler", None)
         await campaigns.stop()
