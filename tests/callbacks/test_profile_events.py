@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import orjson
+import pytest
 
 from tests.callbacks.helpers import (
     Outbox,
@@ -23,6 +24,7 @@ from tests.callbacks.helpers import (
     status,
     statuses,
 )
+from tests.journeys.helpers import create_live
 from tests.profiles.helpers import count, profile, upsert
 from waconnect.providers.transport import HttpResponse
 from waconnect.runtime import Runtime
@@ -58,9 +60,30 @@ def names_of(events: list[dict[str, Any]], message_id: int) -> list[str]:
     return sorted(e["name"] for e in events if e["message_id"] == message_id)
 
 
+# The dispatcher records its statuses' events in one SQLite hop when no listener has work, and
+# through the listeners when one may (here: a live journey). Both must write the same events.
+LISTENING = pytest.mark.parametrize("listening", [False, True], ids=["quiet", "journey-live"])
+
+
+async def listen_if(client: httpx.AsyncClient, auth: dict[str, str], listening: bool) -> None:
+    if listening:
+        await create_live(
+            client,
+            auth,
+            {
+                "name": "listening",
+                "trigger": {"type": "event", "event": "something_else"},
+                "start": "done",
+                "nodes": {"done": {"type": "exit"}},
+            },
+        )
+
+
+@LISTENING
 async def test_statuses_become_events_on_the_profile_the_message_went_to(
-    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime, listening: bool
 ) -> None:
+    await listen_if(client, auth, listening)
     pid = await tracked_profile(client, auth, PHONE)
     provider = await create_provider(client, auth)
     outbox = Outbox(runtime, provider)
@@ -138,9 +161,11 @@ async def test_failed_only_when_the_failure_failed_the_message(
     assert names_of(events, throttled) == ["WhatsApp Sent"]
 
 
+@LISTENING
 async def test_a_rejected_send_is_failed_on_the_profile(
-    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime, listening: bool
 ) -> None:
+    await listen_if(client, auth, listening)
     pid = await tracked_profile(client, auth, PHONE)
     provider = await create_provider(client, auth)
     outbox = Outbox(runtime, provider)

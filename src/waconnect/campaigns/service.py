@@ -603,4 +603,8 @@ async def record_conversions(session: AsyncSession, rows: Sequence[Mapping[str, 
 
 
 add_in_use_check(template_in_use)
-add_event_listener(record_conversions)
+add_event_listener(
+    record_conversions,
+    busy_when="SELECT 1 FROM campaigns WHERE status != 'draft' "
+    "AND goal_event IN (SELECT value FROM json_each($1)) LIMIT 1",
+)

@@ -22,6 +22,7 @@ from waconnect.journeys.models import (
     JourneySignal,
     JourneyVersion,
 )
+from waconnect.messaging.journal import DriverSql
 
 JOURNEYS = cast(Table, Journey.__table__)
 RUNS = cast(Table, JourneyRun.__table__)
@@ -98,6 +99,14 @@ def _signal(
     }
 
 
+_ACTIVE = ", ".join(f"'{state}'" for state in ACTIVE_STATES)
+_RUNS_INSIDE = f"""
+SELECT r.id, r.profile_id, v.listens
+FROM journey_runs r JOIN journey_versions v ON v.id = r.version_id
+WHERE r.profile_id IN ({{ids}}) AND r.state IN ({_ACTIVE})
+"""
+
+
 async def _run_signals(
     session: AsyncSession, rows: Sequence[Mapping[str, Any]], created: datetime
 ) -> list[dict[str, Any]]:
@@ -106,25 +115,23 @@ async def _run_signals(
     profile_ids = sorted({row["profile_id"] for row in rows})
     signals: list[dict[str, Any]] = []
     woken: set[int] = set()
-    for start in range(0, len(profile_ids), CHUNK):
-        chunk = profile_ids[start : start + CHUNK]
-        inside = (
-            await session.execute(
-                select(RUNS.c.id, RUNS.c.profile_id, VERSIONS.c.listens)
-                .join(VERSIONS, VERSIONS.c.id == RUNS.c.version_id)
-                .where(RUNS.c.profile_id.in_(chunk), RUNS.c.state.in_(ACTIVE_STATES))
-            )
-        ).all()
-        if not inside:
-            continue
-        by_profile: dict[int, list[tuple[int, set[str]]]] = {}
-        for run_id, profile_id, listens in inside:
-            by_profile.setdefault(profile_id, []).append((run_id, set(listens or [])))
-        for row in rows:
-            for run_id, listens in by_profile.get(row["profile_id"], ()):
-                if row["name"] in listens:
-                    signals.append(_signal(row, created, run_id=run_id))
-                    woken.add(run_id)
+    # One statement for the batch (the ids as one parameter): this runs in the message
+    # loop's write transaction, once per applied batch of thousands.
+    sql = DriverSql.of(session)
+    connection = await session.connection()
+    inside = (
+        await connection.exec_driver_sql(
+            sql.sql(_RUNS_INSIDE.format(ids=sql.id_list(1))), (sql.ids(profile_ids),)
+        )
+    ).all()
+    by_profile: dict[int, list[tuple[int, set[str]]]] = {}
+    for run_id, profile_id, listens in inside:
+        by_profile.setdefault(profile_id, []).append((run_id, set(sql.read_json(listens) or [])))
+    for row in rows if by_profile else ():
+        for run_id, listens in by_profile.get(row["profile_id"], ()):
+            if row["name"] in listens:
+                signals.append(_signal(row, created, run_id=run_id))
+                woken.add(run_id)
     if woken:
         ids = sorted(woken)
         for start in range(0, len(ids), CHUNK):
@@ -175,5 +182,10 @@ def install() -> None:
     from waconnect.profiles.events import add_event_listener
     from waconnect.profiles.service import add_profile_listener
 
-    add_event_listener(on_events)
+    # Any live journey may take an event as its trigger; any run inside may wait for one.
+    add_event_listener(
+        on_events,
+        busy_when="SELECT 1 FROM journeys WHERE status = 'live' "
+        f"UNION ALL SELECT 1 FROM journey_runs WHERE state IN ({_ACTIVE}) LIMIT 1",
+    )
     add_profile_listener(on_profiles)

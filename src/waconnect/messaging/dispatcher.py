@@ -51,7 +51,7 @@ from waconnect.messaging.journal import Bulk, DriverSql, Journal
 from waconnect.messaging.models import Attempt, Message, Worker
 from waconnect.messaging.retry import Fail, RetryPolicy
 from waconnect.messaging.states import Status
-from waconnect.profiles.events import record_send_outcomes
+from waconnect.profiles.events import quick_send_outcomes, record_send_outcomes
 from waconnect.providers.adapters import (
     OutboundItem,
     ProviderAdapter,
@@ -850,6 +850,14 @@ class Dispatcher:
                 messages.setdefault(f.outcome, []).append(row)
         steps: list[tuple[Bulk, Sequence[tuple[Any, ...]]]] = [(_FINISH_ATTEMPT, attempts)]
         steps.extend((_FINISH_MESSAGE[outcome], rows) for outcome, rows in messages.items())
+        # SQLite: the statuses and their profile events in one hop when no listener has work.
+        quick = quick_send_outcomes(finishes) if sql.hopping else None
+        if quick is not None:
+            writes: list[tuple[Bulk | str, Any]] = list(steps)
+            if quick.insert is not None:
+                writes.append(quick.insert)
+            if await sql.write_unless(self.runtime.writer, quick.checks, writes):
+                return
         async with self.runtime.writer() as session:
             await sql.execute(session, steps)
             # WhatsApp Sent / Failed on the profiles the messages went to (profiles/events.py).

@@ -96,13 +96,27 @@ class SqliteHop:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._thread, self._transaction, steps)
 
-    def _transaction(self, steps: Sequence[tuple[str, tuple[Any, ...]]]) -> list[Any]:
+    async def run_unless(
+        self,
+        checks: Sequence[tuple[str, tuple[Any, ...]]],
+        steps: Sequence[tuple[str, tuple[Any, ...]]],
+    ) -> bool:
+        """Run ``steps`` in one transaction unless one of ``checks``, run first in that same
+        transaction, finds a row; then nothing is written. True when the steps ran."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._thread, self._guarded, checks, steps)
+
+    def _connect(self) -> sqlite3.Connection:
         connection = self._connection
         if connection is None:
             # Autocommit mode: we write BEGIN and COMMIT ourselves.
             connection = sqlite3.connect(self._path, timeout=30, isolation_level=None)
             sqlite_pragmas(connection, None)
             self._connection = connection
+        return connection
+
+    def _transaction(self, steps: Sequence[tuple[str, tuple[Any, ...]]]) -> list[Any]:
+        connection = self._connect()
         fetched: list[Any] = []
         connection.execute("BEGIN IMMEDIATE")
         try:
@@ -113,6 +127,25 @@ class SqliteHop:
             connection.execute("ROLLBACK")
             raise
         return fetched
+
+    def _guarded(
+        self,
+        checks: Sequence[tuple[str, tuple[Any, ...]]],
+        steps: Sequence[tuple[str, tuple[Any, ...]]],
+    ) -> bool:
+        connection = self._connect()
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            if any(connection.execute(sql, values).fetchone() for sql, values in checks):
+                connection.execute("ROLLBACK")
+                return False
+            for statement, values in steps:
+                connection.execute(statement, values)
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        return True
 
     async def close(self) -> None:
         loop = asyncio.get_running_loop()
@@ -144,6 +177,11 @@ class DriverSql:
         in_file = bool(database) and database != ":memory:"
         hopping = hop and in_file and not self.postgres
         self._hop = SqliteHop(str(database)) if hopping else None
+
+    @property
+    def hopping(self) -> bool:
+        """SQLite in a file: whole transactions run in one hop (``write``, ``write_unless``)."""
+        return self._hop is not None
 
     @classmethod
     def of(cls, session: AsyncSession) -> DriverSql:
@@ -186,6 +224,29 @@ class DriverSql:
                 return
             await self.execute(session, steps)
             await session.commit()
+
+    async def write_unless(
+        self,
+        writer: Writer,
+        checks: Sequence[tuple[str, tuple[Any, ...]]],
+        steps: Sequence[tuple[Bulk | str, Any]],
+    ) -> bool:
+        """SQLite: ``steps`` (bulk rows, or a plain statement and its values) in one hop,
+        unless a check finds a row in the same transaction. False when not written, always
+        on PostgreSQL (the caller then takes its general path)."""
+        if self._hop is None:
+            return False
+        plain = [
+            (step.sqlite, (orjson.dumps(values).decode(),))
+            if isinstance(step, Bulk)
+            else (self.sql(step), values)
+            for step, values in steps
+            if values
+        ]
+        async with writer():
+            return await self._hop.run_unless(
+                [(self.sql(sql), values) for sql, values in checks], plain
+            )
 
     async def fetch(self, writer: Writer, statement: str, values: tuple[Any, ...]) -> list[Any]:
         """One writing statement that returns rows (``RETURNING``), committed."""

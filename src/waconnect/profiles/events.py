@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.schema import Table
 
-from waconnect.messaging.journal import Bulk, DriverSql
+from waconnect.messaging.journal import Bulk, DriverSql, sqlite_time
 from waconnect.messaging.models import Contact, Message
 from waconnect.phones import InvalidPhone, normalize_phone
 from waconnect.profiles.models import ONCE_WHERE, Event, Profile
@@ -67,12 +67,19 @@ _MAX_INT = 2**63 - 1
 # or rolls back with it. A listener must not commit.
 EventListener = Callable[[AsyncSession, Sequence[Mapping[str, Any]]], Awaitable[None]]
 _listeners: list[EventListener] = []
+# Per listener: a query that finds a row when events named in $1 (a JSON list) may concern it,
+# run on SQLite in the recording transaction (see ``quick_send_outcomes``); None: always.
+_busy_when: list[str | None] = []
 
 
-def add_event_listener(listener: EventListener) -> None:
-    """Register ``listener`` for every recorded event (API, CSV, or the message loop's)."""
+def add_event_listener(listener: EventListener, busy_when: str | None = None) -> None:
+    """Register ``listener`` for every recorded event (API, CSV, or the message loop's).
+
+    ``busy_when`` (SQLite SQL, optional) lets the message loop record its statuses without
+    calling the listener when the query finds nothing, in one hop to the database."""
     if listener not in _listeners:
         _listeners.append(listener)
+        _busy_when.append(busy_when)
 
 
 async def notify_event_listeners(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -197,6 +204,53 @@ async def record_send_outcomes(session: AsyncSession, outcomes: Sequence[SendOut
     """The provider's answer to a send, in the dispatcher's transaction: accepted makes the
     message ``sent`` (``WhatsApp Sent``), rejected makes it ``failed`` (``WhatsApp Failed``).
     Reports of the same statuses later add nothing (once per message)."""
+    return await record_system_events(session, None, _send_outcome_events(outcomes))
+
+
+@dataclass(frozen=True)
+class QuickEvents:
+    """``record_send_outcomes`` as SQLite statements for one hop: ``checks`` run first in the
+    transaction, and only if none finds a row does ``insert`` (with its one value) stand in
+    for the general path; else the caller rolls back and takes it."""
+
+    checks: list[tuple[str, tuple[Any, ...]]]
+    insert: tuple[str, tuple[Any, ...]] | None
+
+
+def quick_send_outcomes(outcomes: Sequence[SendOutcome]) -> QuickEvents | None:
+    """None when a listener gave no ``busy_when``: the general path is the only one then."""
+    if None in _busy_when:
+        return None
+    events = _send_outcome_events(outcomes)
+    names = orjson.dumps(sorted({event.name for event in events})).decode()
+    checks = [(sql, (names,) if "$1" in sql else ()) for sql in _busy_when if sql]
+    if not events:
+        return QuickEvents(checks, None)
+    rows = [
+        [event.message_id, event.name, sqlite_time(event.ts), dict(event.properties)]
+        for event in events
+    ]
+    return QuickEvents(checks, (_SQLITE_SEND_OUTCOMES, (orjson.dumps(rows).decode(),)))
+
+
+# The general path in one statement: the event goes to the live profile of the message's
+# contact, with the message's id, template and campaign (json_patch drops what is null).
+_SQLITE_SEND_OUTCOMES = f"""
+INSERT INTO events (workspace_id, profile_id, name, ts, properties, message_id)
+SELECT p.workspace_id, p.id, json_extract(v.value, '$[1]'), json_extract(v.value, '$[2]'),
+    json_patch(json_extract(v.value, '$[3]'), json_object(
+        'message_id', m.id, 'template_id', m.template_id, 'campaign_id', m.campaign_id)),
+    m.id
+FROM json_each(?1) AS v
+JOIN messages m ON m.id = json_extract(v.value, '$[0]')
+JOIN contacts c ON c.id = m.contact_id
+JOIN profiles p ON p.id = c.profile_id
+WHERE p.erased_at IS NULL
+ON CONFLICT (message_id, name) WHERE {ONCE_WHERE} DO NOTHING
+"""
+
+
+def _send_outcome_events(outcomes: Sequence[SendOutcome]) -> list[SystemEvent]:
     events: list[SystemEvent] = []
     for finish in outcomes:
         if finish.outcome == "accepted":
@@ -210,7 +264,7 @@ async def record_send_outcomes(session: AsyncSession, outcomes: Sequence[SendOut
                     properties=failure_properties(finish.error),
                 )
             )
-    return await record_system_events(session, None, events)
+    return events
 
 
 def failure_properties(error: ProviderError | None) -> dict[str, Any]:
