@@ -23,7 +23,7 @@ from typing import Any, cast
 
 import aiohttp
 import orjson
-from sqlalchemy import Table, delete, func, or_, select, update
+from sqlalchemy import Select, Table, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -212,6 +212,8 @@ class Scheduler:
             .order_by(SIGNALS.c.id)
             .limit(self.batch)
         )
+        if not await self._any(query):
+            return 0
         if self._locking:
             query = query.with_for_update(skip_locked=True)
         async with self.runtime.writer() as session:
@@ -344,6 +346,12 @@ class Scheduler:
 
     # --- due runs ---------------------------------------------------------------------------------
 
+    async def _any(self, query: Select[Any]) -> bool:
+        """A look on a read session first: an idle tick does not take SQLite's writer turn,
+        which the dispatcher and the campaigns need many times a second."""
+        async with self.runtime.sessions() as session:
+            return (await session.execute(query.limit(1))).first() is not None
+
     async def claim(self) -> list[Any]:
         """Lease up to a batch of due runs of live journeys: (id, version_id, node, due_at)."""
         now = self.runtime.clock.now()
@@ -359,6 +367,8 @@ class Scheduler:
             .order_by(RUNS.c.due_at)
             .limit(self.batch)
         )
+        if not await self._any(due):
+            return []
         if self._locking:
             due = due.with_for_update(skip_locked=True, of=RUNS)
         statement = (
