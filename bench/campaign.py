@@ -47,6 +47,9 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--skip-50ms", action="store_true")
     parser.add_argument("--skip-generic", action="store_true", help="only the MSG91 phase")
     parser.add_argument(
+        "--workers", type=int, default=0, help="extra `waconnect worker` processes (PostgreSQL)"
+    )
+    parser.add_argument(
         "--postgres",
         metavar="URL",
         help="run on this PostgreSQL server instead of SQLite, e.g. "
@@ -218,6 +221,9 @@ def main() -> None:
             server = stack.start_server()
             assert server.proc is not None
             rss = PeakRss(server.proc.pid)
+            for _ in range(args.workers):
+                stack.start_worker()
+            figures["extra_workers"] = args.workers
             generic = stack.add_provider(max_concurrency=c)
             with stack.api as api:
                 made = api.post("/segments", json={"name": "all", "definition": {"all": []}})
