@@ -94,7 +94,9 @@ class SqliteHop:
     async def run(self, steps: Sequence[tuple[str, tuple[Any, ...]]]) -> list[Any]:
         """Execute each (statement, values) in one transaction; the last one's rows."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._thread, self._transaction, steps)
+        fetched = await loop.run_in_executor(self._thread, self._transaction, steps, ())
+        assert fetched is not None  # no checks: the steps always run
+        return fetched
 
     async def run_unless(
         self,
@@ -104,7 +106,8 @@ class SqliteHop:
         """Run ``steps`` in one transaction unless one of ``checks``, run first in that same
         transaction, finds a row; then nothing is written. True when the steps ran."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._thread, self._guarded, checks, steps)
+        fetched = await loop.run_in_executor(self._thread, self._transaction, steps, checks)
+        return fetched is not None
 
     def _connect(self) -> sqlite3.Connection:
         connection = self._connection
@@ -115,11 +118,19 @@ class SqliteHop:
             self._connection = connection
         return connection
 
-    def _transaction(self, steps: Sequence[tuple[str, tuple[Any, ...]]]) -> list[Any]:
+    def _transaction(
+        self,
+        steps: Sequence[tuple[str, tuple[Any, ...]]],
+        checks: Sequence[tuple[str, tuple[Any, ...]]],
+    ) -> list[Any] | None:
+        """The last step's rows; None, with nothing written, when a check found a row."""
         connection = self._connect()
         fetched: list[Any] = []
         connection.execute("BEGIN IMMEDIATE")
         try:
+            if any(connection.execute(sql, values).fetchone() for sql, values in checks):
+                connection.execute("ROLLBACK")
+                return None
             for statement, values in steps:
                 fetched = connection.execute(statement, values).fetchall()
             connection.execute("COMMIT")
@@ -127,25 +138,6 @@ class SqliteHop:
             connection.execute("ROLLBACK")
             raise
         return fetched
-
-    def _guarded(
-        self,
-        checks: Sequence[tuple[str, tuple[Any, ...]]],
-        steps: Sequence[tuple[str, tuple[Any, ...]]],
-    ) -> bool:
-        connection = self._connect()
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            if any(connection.execute(sql, values).fetchone() for sql, values in checks):
-                connection.execute("ROLLBACK")
-                return False
-            for statement, values in steps:
-                connection.execute(statement, values)
-            connection.execute("COMMIT")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
-        return True
 
     async def close(self) -> None:
         loop = asyncio.get_running_loop()
