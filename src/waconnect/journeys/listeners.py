@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from waconnect.journeys.entries import PROFILE_CHANGED
 from waconnect.journeys.models import (
-    ACTIVE_STATES,
+    ACTIVE_WHERE,
     Journey,
     JourneyRun,
     JourneySignal,
@@ -99,11 +99,10 @@ def _signal(
     }
 
 
-_ACTIVE = ", ".join(f"'{state}'" for state in ACTIVE_STATES)
 _RUNS_INSIDE = f"""
 SELECT r.id, r.profile_id, v.listens
 FROM journey_runs r JOIN journey_versions v ON v.id = r.version_id
-WHERE r.profile_id IN ({{ids}}) AND r.state IN ({_ACTIVE})
+WHERE r.profile_id IN ({{ids}}) AND r.{ACTIVE_WHERE}
 """
 
 
@@ -186,6 +185,6 @@ def install() -> None:
     add_event_listener(
         on_events,
         busy_when="SELECT 1 FROM journeys WHERE status = 'live' "
-        f"UNION ALL SELECT 1 FROM journey_runs WHERE state IN ({_ACTIVE}) LIMIT 1",
+        f"UNION ALL SELECT 1 FROM journey_runs WHERE {ACTIVE_WHERE} LIMIT 1",
     )
     add_profile_listener(on_profiles)
