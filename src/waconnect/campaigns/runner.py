@@ -83,7 +83,6 @@ class CampaignRunner:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._checked: dict[tuple[str, int], float] = {}
-        self._sql = DriverSql(runtime.engine)
 
     def wake(self) -> None:
         self._wake.set()
@@ -98,7 +97,6 @@ class CampaignRunner:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        await self._sql.close()
 
     async def _loop(self) -> None:
         while not self._stop.is_set():
@@ -223,8 +221,9 @@ class CampaignRunner:
                 return False
             ids = await enqueue(session, self.runtime, plan.workspace_id, plan.rows)
             if plan.decisions:
-                rows = self._recipient_rows(campaign_id, plan.decisions, iter(ids), now)
-                await self._sql.execute(session, [(_NEW_RECIPIENTS, rows)])
+                sql = DriverSql.of(session)
+                rows = _recipient_rows(sql, campaign_id, plan.decisions, iter(ids), now)
+                await sql.execute(session, [(_NEW_RECIPIENTS, rows)])
             await session.commit()
         if plan.rows:
             wake_dispatcher(self.runtime)
@@ -264,30 +263,6 @@ class CampaignRunner:
         plan.cursor_to = last
         plan.next_slot_at = campaign.next_slot_at
         return plan
-
-    def _recipient_rows(
-        self,
-        campaign_id: int,
-        decisions: Sequence[Decision],
-        message_ids: Iterator[int],
-        now: datetime,
-    ) -> list[tuple[Any, ...]]:
-        created = self._sql.time(now)
-        return [
-            (
-                campaign_id,
-                d.member.position,
-                d.member.profile_id,
-                d.member.phone,
-                d.kind,
-                d.variant,
-                d.reason,
-                d.detail[:500] if d.detail else None,
-                next(message_ids) if d.kind == "message" else None,
-                created,
-            )
-            for d in decisions
-        ]
 
     async def _backlog_full(self, session: AsyncSession, campaign: Campaign, now: datetime) -> bool:
         """Enough bulk rows already due for this provider: stream more when the dispatcher
@@ -435,6 +410,31 @@ class CampaignRunner:
                     update(Campaign).where(Campaign.id == campaign_id).values(settled=True)
                 )
             await session.commit()
+
+
+def _recipient_rows(
+    sql: DriverSql,
+    campaign_id: int,
+    decisions: Sequence[Decision],
+    message_ids: Iterator[int],
+    now: datetime,
+) -> list[tuple[Any, ...]]:
+    created = sql.time(now)
+    return [
+        (
+            campaign_id,
+            d.member.position,
+            d.member.profile_id,
+            d.member.phone,
+            d.kind,
+            d.variant,
+            d.reason,
+            d.detail[:500] if d.detail else None,
+            next(message_ids) if d.kind == "message" else None,
+            created,
+        )
+        for d in decisions
+    ]
 
 
 def _within_cap(decisions: list[Decision], room: int) -> tuple[list[Decision], int | None]:
