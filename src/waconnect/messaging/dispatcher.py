@@ -50,6 +50,7 @@ from waconnect.messaging import budget
 from waconnect.messaging.journal import Bulk, DriverSql, Journal
 from waconnect.messaging.models import Attempt, Message, Worker
 from waconnect.messaging.retry import Fail, RetryPolicy
+from waconnect.messaging.service import PRIORITY_BULK
 from waconnect.messaging.states import Status
 from waconnect.profiles.events import quick_send_outcomes, record_send_outcomes
 from waconnect.providers.adapters import (
@@ -609,8 +610,10 @@ class Dispatcher:
                 await self._fail_unsent(rows, str(exc))
                 return
             # Durable before the request is written: a crash from here on is "in doubt".
+            # Only campaigns hold rows (pause), and campaigns send at bulk priority.
+            pausable = rows[0].order[0] == PRIORITY_BULK
             held = await self.journal.submit(
-                "begin", [self._begin_rows(rows, request.masked_json())]
+                "begin", [(pausable, self._begin_rows(rows, request.masked_json()))]
             )
             if any(row.id in held for row in rows):
                 return  # its campaign was paused: given back unbegun, claimable after resume
@@ -782,14 +785,18 @@ class Dispatcher:
 
     # --- journal writers -------------------------------------------------------------------------
 
-    async def _write_begins(self, sends: Sequence[Sequence[tuple[Any, ...]]]) -> set[int]:
+    async def _write_begins(
+        self, sends: Sequence[tuple[bool, Sequence[tuple[Any, ...]]]]
+    ) -> set[int]:
         """Begin the attempts of each send (one item per request); a send with a row that
         is held now (its campaign was paused after the claim) is not begun but given back.
         Returns the held ids. A pause that lands after this read finds the request in flight.
+        Only sends at bulk priority (campaigns) are looked at: nothing else is ever held.
         """
-        held = await self._held([row[0] for send in sends for row in send])
+        pausable = [row[0] for may_hold, send in sends if may_hold for row in send]
+        held = await self._held(pausable) if pausable else set()
         rows, given_back = [], []
-        for send in sends:
+        for _may_hold, send in sends:
             stopped = any(row[0] in held for row in send)
             (given_back if stopped else rows).extend(send)
         marks = [(row[1], row[0]) for row in rows]
