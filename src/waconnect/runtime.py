@@ -28,6 +28,11 @@ class Runtime:
     secrets: SecretBox
     extras: dict[str, object] = field(default_factory=dict)
     _write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Read once: the settings resolve the database path on every look (a filesystem call).
+    _one_writer: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._one_writer = self.engine.dialect.name == "sqlite"
 
     @asynccontextmanager
     async def writer(self) -> AsyncIterator[AsyncSession]:
@@ -37,7 +42,7 @@ class Runtime:
         busy handler, which sleeps in coarse steps (up to 100 ms) while another connection
         of the same process holds the write lock. PostgreSQL needs no such turn-taking.
         """
-        if self.settings.is_sqlite:
+        if self._one_writer:
             async with self._write_lock, self.sessions() as session:
                 yield session
         else:
