@@ -55,6 +55,18 @@ MEMBERS = cast(Table, JourneySegmentMember.__table__)
 
 
 # What advancing a run reads (not its lease or bookkeeping times).
+_SOON = 0.005  # seconds: a timer this close is due now
+# The idle loop's one look, built once: a signal waiting, and the next timer of a live journey.
+_LOOK = select(
+    select(SIGNALS.c.id).where(SIGNALS.c.run_id.is_(None)).limit(1).scalar_subquery(),
+    select(func.min(RUNS.c.due_at))
+    .where(
+        RUNS.c.due_at.is_not(None),
+        RUNS.c.journey_id.in_(select(JOURNEYS.c.id).where(JOURNEYS.c.status == "live")),
+    )
+    .scalar_subquery(),
+)
+
 RUN_COLUMNS = [
     RUNS.c[name]
     for name in (
@@ -161,8 +173,13 @@ class Scheduler:
         loop = asyncio.get_running_loop()
         while not self._stop.is_set():
             busy = False
+            idle = self.poll_every
             try:
-                busy = await self.tick()
+                signals, next_due = await self._look()
+                idle = self._idle_for(next_due)
+                # A round only when the look found work: an idle round costs one query.
+                if signals is not None or (next_due is not None and idle <= _SOON):
+                    busy = await self.tick()
                 if loop.time() - self._last_segment_check >= self.segment_every:
                     self._last_segment_check = loop.time()
                     await self.check_segments()
@@ -170,30 +187,22 @@ class Scheduler:
                 log.exception("journey scheduler round failed")
             if not busy:
                 self._wake.clear()
-                # Ask how long first: a cancellation while asking must not leave the wait's
-                # coroutine created and never awaited.
-                idle = await self._idle_for()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), idle)
 
-    async def _idle_for(self) -> float:
+    async def _look(self) -> tuple[Any, datetime | None]:
+        """One read: a signal waiting (or None), and the next timer of a live journey."""
+        async with self.runtime.sessions() as session:
+            row = (await session.execute(_LOOK)).one()
+        return row[0], row[1]
+
+    def _idle_for(self, next_due: datetime | None) -> float:
         """Sleep until the next timer is due (on the business clock), at most a poll round:
         a timer fires on time instead of up to a round late."""
-        try:
-            async with self.runtime.sessions() as session:
-                live = select(JOURNEYS.c.id).where(JOURNEYS.c.status == "live")
-                next_due = await session.scalar(
-                    select(func.min(RUNS.c.due_at)).where(
-                        RUNS.c.due_at.is_not(None), RUNS.c.journey_id.in_(live)
-                    )
-                )
-        except Exception:
-            log.exception("reading the next due timer failed")
-            return self.poll_every
         if next_due is None:
             return self.poll_every
         wait = (next_due - self.runtime.clock.now()).total_seconds()
-        return min(max(wait, 0.005), self.poll_every)
+        return min(max(wait, _SOON), self.poll_every)
 
     async def tick(self) -> bool:
         """One round: entries waiting, then due runs. True when there was work."""
