@@ -5,7 +5,6 @@ The server and the worker each build one Runtime; services receive what they nee
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from waconnect.clock import Clock
 from waconnect.crypto import SecretBox
 from waconnect.db.engine import make_engine, make_sessionmaker
+from waconnect.db.turn import WriteTurn
 from waconnect.settings import Settings
 
 
@@ -27,27 +27,31 @@ class Runtime:
     sessions: async_sessionmaker[AsyncSession]
     secrets: SecretBox
     extras: dict[str, object] = field(default_factory=dict)
-    _write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    # Read once: the settings resolve the database path on every look (a filesystem call).
-    _one_writer: bool = field(init=False)
+    # SQLite has one writer: this process's writers take turns on it (db/turn.py).
+    write_turn: WriteTurn | None = field(init=False)
 
     def __post_init__(self) -> None:
-        self._one_writer = self.engine.dialect.name == "sqlite"
+        self.write_turn = WriteTurn() if self.engine.dialect.name == "sqlite" else None
 
     @asynccontextmanager
     async def writer(self) -> AsyncIterator[AsyncSession]:
         """A session for a write transaction.
 
-        On SQLite this process's writers take turns on a lock here rather than in SQLite's
-        busy handler, which sleeps in coarse steps (up to 100 ms) while another connection
-        of the same process holds the write lock. PostgreSQL needs no such turn-taking.
+        On SQLite this process's writers take turns (``write_turn``) rather than wait in
+        SQLite's busy handler, which sleeps in coarse steps (up to 100 ms) while another
+        connection of the same process holds the write lock. PostgreSQL needs no such turns.
         """
-        if self._one_writer:
-            async with self._write_lock, self.sessions() as session:
-                yield session
-        else:
+        turn = self.write_turn
+        if turn is None:
             async with self.sessions() as session:
                 yield session
+            return
+        await turn.take()
+        try:
+            async with self.sessions() as session:
+                yield session
+        finally:
+            turn.give()
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Runtime:

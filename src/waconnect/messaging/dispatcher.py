@@ -309,7 +309,7 @@ class Dispatcher:
         self.policy = policy or RetryPolicy(max_transient=settings.max_transient_failures)
         self._transport_factory = transport_factory or self._aiohttp_transport
         self._locking = not settings.is_sqlite
-        self._sql = DriverSql(runtime.engine)
+        self._sql = DriverSql(runtime.engine, runtime.write_turn)
         self._claim_sql = _CLAIM.format(lock=" FOR UPDATE SKIP LOCKED" if self._locking else "")
         self.lanes: dict[int, Lane] = {}
         self._templates: dict[int, tuple[float, dict[str, Any] | None]] = {}
@@ -795,7 +795,8 @@ class Dispatcher:
         """
         pausable = [row[0] for may_hold, send in sends if may_hold for row in send]
         held = await self._held(pausable) if pausable else set()
-        rows, given_back = [], []
+        rows: list[tuple[Any, ...]] = []
+        given_back: list[tuple[Any, ...]] = []
         for _may_hold, send in sends:
             stopped = any(row[0] in held for row in send)
             (given_back if stopped else rows).extend(send)
@@ -863,7 +864,7 @@ class Dispatcher:
             writes: list[tuple[Bulk | str, Any]] = list(steps)
             if quick.insert is not None:
                 writes.append(quick.insert)
-            if await sql.write_unless(self.runtime.writer, quick.checks, writes):
+            if await sql.write_unless(quick.checks, writes):
                 return
         async with self.runtime.writer() as session:
             await sql.execute(session, steps)

@@ -29,6 +29,7 @@ from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from waconnect.db.engine import sqlite_pragmas
+from waconnect.db.turn import WriteTurn
 
 log = logging.getLogger("waconnect.journal")
 
@@ -84,10 +85,12 @@ def _as_columns(text: str) -> str:
 
 class SqliteHop:
     """One SQLite connection on one thread of its own: ``run`` executes a whole transaction
-    there in one hop. The caller holds the runtime's writer turn (SQLite has one writer)."""
+    there in one hop. The thread takes the process's writer turn itself (SQLite has one
+    writer), so transactions queued here follow one another without the event loop."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, turn: WriteTurn) -> None:
         self._path = path
+        self._turn = turn
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="dispatcher-sqlite")
         self._connection: sqlite3.Connection | None = None
 
@@ -126,17 +129,21 @@ class SqliteHop:
         """The last step's rows; None, with nothing written, when a check found a row."""
         connection = self._connect()
         fetched: list[Any] = []
-        connection.execute("BEGIN IMMEDIATE")
+        self._turn.take_blocking()
         try:
-            if any(connection.execute(sql, values).fetchone() for sql, values in checks):
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                if any(connection.execute(sql, values).fetchone() for sql, values in checks):
+                    connection.execute("ROLLBACK")
+                    return None
+                for statement, values in steps:
+                    fetched = connection.execute(statement, values).fetchall()
+                connection.execute("COMMIT")
+            except BaseException:
                 connection.execute("ROLLBACK")
-                return None
-            for statement, values in steps:
-                fetched = connection.execute(statement, values).fetchall()
-            connection.execute("COMMIT")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
+                raise
+        finally:
+            self._turn.give()
         return fetched
 
     async def close(self) -> None:
@@ -163,12 +170,14 @@ class DriverSql:
     ``?1``, ``?2``…, so a value may be used twice).
     """
 
-    def __init__(self, engine: AsyncEngine | Engine, hop: bool = True) -> None:
+    def __init__(self, engine: AsyncEngine | Engine, turn: WriteTurn | None = None) -> None:
+        """``turn``: the runtime's SQLite writer turn; with it, a SQLite file's transactions
+        run whole on a thread of their own (``SqliteHop``)."""
         self.postgres = engine.dialect.name == "postgresql"
         database = engine.url.database
         in_file = bool(database) and database != ":memory:"
-        hopping = hop and in_file and not self.postgres
-        self._hop = SqliteHop(str(database)) if hopping else None
+        hopping = turn is not None and in_file and not self.postgres
+        self._hop = SqliteHop(str(database), turn) if hopping and turn is not None else None
 
     @property
     def hopping(self) -> bool:
@@ -181,7 +190,7 @@ class DriverSql:
         bind = session.get_bind()
         plain = _PLAIN.get(bind.dialect.name)
         if plain is None:
-            plain = _PLAIN[bind.dialect.name] = cls(bind, hop=False)
+            plain = _PLAIN[bind.dialect.name] = cls(bind)
         return plain
 
     def sql(self, statement: str) -> str:
@@ -210,16 +219,15 @@ class DriverSql:
 
     async def write(self, writer: Writer, steps: Sequence[tuple[Bulk, Rows]]) -> None:
         """Run ``steps`` in one transaction of their own, in the runtime's writer turn."""
+        if self._hop is not None:
+            await self._hop.run(self._sqlite_steps(steps))  # its thread takes the turn
+            return
         async with writer() as session:
-            if self._hop is not None:
-                await self._hop.run(self._sqlite_steps(steps))  # the session gave the turn
-                return
             await self.execute(session, steps)
             await session.commit()
 
     async def write_unless(
         self,
-        writer: Writer,
         checks: Sequence[tuple[str, tuple[Any, ...]]],
         steps: Sequence[tuple[Bulk | str, Any]],
     ) -> bool:
@@ -235,16 +243,15 @@ class DriverSql:
             for step, values in steps
             if values
         ]
-        async with writer():
-            return await self._hop.run_unless(
-                [(self.sql(sql), values) for sql, values in checks], plain
-            )
+        return await self._hop.run_unless(
+            [(self.sql(sql), values) for sql, values in checks], plain
+        )
 
     async def fetch(self, writer: Writer, statement: str, values: tuple[Any, ...]) -> list[Any]:
         """One writing statement that returns rows (``RETURNING``), committed."""
+        if self._hop is not None:
+            return await self._hop.run([(self.sql(statement), values)])
         async with writer() as session:
-            if self._hop is not None:
-                return await self._hop.run([(self.sql(statement), values)])
             connection = await session.connection()
             result = await connection.exec_driver_sql(self.sql(statement), values)
             rows = list(result.all())
