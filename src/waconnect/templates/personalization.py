@@ -45,7 +45,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 from urllib.parse import quote
 
@@ -404,6 +404,13 @@ def format_value(value: Any) -> str | None:
     alone when it is midnight UTC: that is how date-only attributes are stored), lists are
     joined with ", ". Blank text is no text: never a blank in a customer's message.
     """
+    # Text first: it is what most values are (every recipient, every variable), and no value
+    # is both text and a number or date, so the order of these checks changes no result.
+    if isinstance(value, str):
+        text = value.strip()
+        if _STORED_MIDNIGHT.fullmatch(text):
+            return text[:10]
+        return value if text else None
     if value is None:
         return None
     if isinstance(value, bool):
@@ -418,11 +425,6 @@ def format_value(value: Any) -> str | None:
         return _iso(value)
     if isinstance(value, date):
         return value.isoformat()
-    if isinstance(value, str):
-        text = value.strip()
-        if _STORED_MIDNIGHT.fullmatch(text):
-            return text[:10]
-        return value if text else None
     if isinstance(value, list | tuple):
         items = [format_value(item) for item in value]
         joined = ", ".join(item for item in items if item)
@@ -606,6 +608,10 @@ class Personalizer:
             for entry in entries.values()
             if entry.source == "event_property" and entry.name
         )
+        # The template's fill plan, built on the first components() call: compile_mapping also
+        # only checks mappings (campaign and journey saves) that are never filled, and a
+        # definition the plan cannot read fails at the first fill, as build_components would.
+        self._plan: _Plan | None = None
 
     def values(
         self, attributes: Mapping[str, Any], event_properties: Mapping[str, Any] | None = None
@@ -635,8 +641,13 @@ class Personalizer:
         """WhatsApp send-format components for one recipient (``Message.content["components"]``).
 
         Raises :class:`MissingVariable` when a value is missing and the mapping has no default.
+        The same components as ``build_components(self.definition, values)``, from a plan of
+        the template made once (``definition`` is taken as fixed from here on).
         """
-        return build_components(self.definition, self.values(attributes, event_properties))
+        values = self.values(attributes, event_properties)
+        if self._plan is None:
+            self._plan = _plan(self.definition)
+        return self._plan(values)
 
     def preview(
         self, attributes: Mapping[str, Any], event_properties: Mapping[str, Any] | None = None
@@ -649,7 +660,11 @@ class Personalizer:
 def build_components(
     definition: Mapping[str, Any], values: Mapping[str, Any]
 ) -> list[dict[str, Any]]:
-    """WhatsApp send components from converted values keyed as in the mapping."""
+    """WhatsApp send components from converted values keyed as in the mapping.
+
+    The straightforward walk of the definition, kept as the reference for the plan that
+    :meth:`Personalizer.components` uses per recipient (see ``_plan`` below).
+    """
     components = _components(definition)
     if _is_authentication(definition):
         return _authentication_components(components, values["body.1"])
@@ -771,3 +786,203 @@ def _authentication_components(
                 }
             )
     return result
+
+
+# --- the fill plan ------------------------------------------------------------------------------
+#
+# build_components walks the definition on every call: component lookups, placeholder scans,
+# key strings. A campaign fills the same template for up to a million recipients, so the
+# Personalizer does that walk once: the plan is one filler per component that can be sent, each
+# holding its keys and parameter names ready, so a recipient costs a lookup per variable. It
+# must give exactly what build_components gives (tests/templates/test_personalization_fast.py):
+# same components, same order, same dict key order, and new dicts for every recipient.
+
+_Values = Mapping[str, Any]
+# One component for one recipient; None when it has nothing to send (an optional value unset).
+_Filler = Callable[[_Values], dict[str, Any] | None]
+_Plan = Callable[[_Values], list[dict[str, Any]]]
+
+
+def _plan(definition: Mapping[str, Any]) -> _Plan:
+    """``build_components(definition, ·)``, with the definition read once."""
+    components = _components(definition)
+    if _is_authentication(definition):
+        return _authentication_plan(components)
+    fillers = _part_fillers(components, "")
+    if _component(components, "LIMITED_TIME_OFFER") is not None:
+        fillers.append(_fill_offer)
+    carousel = _component(components, "CAROUSEL")
+    if carousel is not None:
+        fillers.append(_carousel_filler(carousel))
+    return partial(_fill_all, tuple(fillers))
+
+
+def _fill_all(fillers: Sequence[_Filler], values: _Values) -> list[dict[str, Any]]:
+    return [component for fill in fillers if (component := fill(values)) is not None]
+
+
+def _parameter_name(name: str) -> str | None:
+    """The ``parameter_name`` a text parameter carries: named variables only, not ``{{1}}``."""
+    return None if name.isdigit() else name
+
+
+def _text(value: str, name: str | None) -> dict[str, str]:
+    if name is None:
+        return {"type": "text", "text": value}
+    return {"type": "text", "text": value, "parameter_name": name}
+
+
+def _part_fillers(components: Sequence[Mapping[str, Any]], prefix: str) -> list[_Filler]:
+    """The fillers of ``_part_components``: header, body, then each button, in that order."""
+    fillers: list[_Filler] = []
+    header = _component(components, "HEADER")
+    if header is not None:
+        filler = _header_filler(header, f"{prefix}header")
+        if filler is not None:
+            fillers.append(filler)
+    body = _component(components, "BODY")
+    if body is not None:
+        names = placeholders(str(body.get("text") or ""))
+        if names:
+            fillers.append(
+                _body_filler(tuple((f"{prefix}body.{n}", _parameter_name(n)) for n in names))
+            )
+    buttons = _component(components, "BUTTONS")
+    for index, button in enumerate((buttons or {}).get("buttons") or ()):
+        if isinstance(button, Mapping):
+            filler = _button_filler(button, index, f"{prefix}buttons.{index}")
+            if filler is not None:
+                fillers.append(filler)
+    return fillers
+
+
+def _body_filler(variables: tuple[tuple[str, str | None], ...]) -> _Filler:
+    def fill(values: _Values) -> dict[str, Any]:
+        parameters = [_text(values[key], name) for key, name in variables]
+        return {"type": "body", "parameters": parameters}
+
+    return fill
+
+
+def _header_filler(header: Mapping[str, Any], where: str) -> _Filler | None:
+    fmt = _upper(header.get("format") or "TEXT")
+    if fmt == "TEXT":
+        names = placeholders(str(header.get("text") or ""))
+        if not names:
+            return None
+        # A text header sends its first variable only, as _header_parameter does.
+        key, name = f"{where}.{names[0]}", _parameter_name(names[0])
+        return lambda values: {"type": "header", "parameters": [_text(values[key], name)]}
+    if fmt in _MEDIA_FORMATS:
+        return _media_filler(_MEDIA_FORMATS[fmt], f"{where}.media")
+    if fmt == "LOCATION":
+        key = f"{where}.location"
+        return lambda values: {
+            "type": "header",
+            "parameters": [{"type": "location", "location": dict(values[key])}],
+        }
+    return None
+
+
+def _media_filler(kind: str, key: str) -> _Filler:
+    keeps_filename = kind == "document"  # only documents carry a file name
+
+    def fill(values: _Values) -> dict[str, Any]:
+        media = dict(values[key])
+        if not keeps_filename:
+            media.pop("filename", None)
+        return {"type": "header", "parameters": [{"type": kind, kind: media}]}
+
+    return fill
+
+
+def _button_filler(button: Mapping[str, Any], index: int, where: str) -> _Filler | None:
+    kind = _upper(button.get("type"))
+    at = str(index)
+    if kind == "URL":
+        names = placeholders(str(button.get("url") or ""))
+        if not names:
+            return None
+        key = f"{where}.{names[0]}"
+        return lambda values: {
+            "type": "button",
+            "index": at,
+            "sub_type": "url",
+            "parameters": [{"type": "text", "text": quote(str(values[key]), safe=_URL_SAFE)}],
+        }
+    if kind == "COPY_CODE":
+        key = f"{where}.1"
+        return lambda values: {
+            "type": "button",
+            "index": at,
+            "sub_type": "copy_code",
+            "parameters": [{"type": "coupon_code", "coupon_code": values[key]}],
+        }
+    if kind == "QUICK_REPLY":
+        key = f"{where}.payload"
+        # The payload is optional: without one WhatsApp uses the label, so nothing is sent.
+        return lambda values: (
+            {
+                "type": "button",
+                "index": at,
+                "sub_type": "quick_reply",
+                "parameters": [{"type": "payload", "payload": values[key]}],
+            }
+            if key in values
+            else None
+        )
+    return None
+
+
+def _fill_offer(values: _Values) -> dict[str, Any] | None:
+    # No value means the offer has no expiration (has_expiration false: no such slot).
+    if "lto.expiration" not in values:
+        return None
+    expiry = {"expiration_time_ms": values["lto.expiration"]}
+    return {
+        "type": "limited_time_offer",
+        "parameters": [{"type": "limited_time_offer", "limited_time_offer": expiry}],
+    }
+
+
+def _carousel_filler(carousel: Mapping[str, Any]) -> _Filler:
+    cards: list[tuple[int, tuple[_Filler, ...]]] = []
+    for k, card in enumerate(carousel.get("cards") or ()):
+        parts = [c for c in (card or {}).get("components") or () if isinstance(c, Mapping)]
+        cards.append((k, tuple(_part_fillers(parts, f"cards.{k}."))))
+
+    def fill(values: _Values) -> dict[str, Any]:
+        filled = [
+            {"card_index": k, "components": _fill_all(fillers, values)} for k, fillers in cards
+        ]
+        return {"type": "carousel", "cards": filled}
+
+    return fill
+
+
+def _authentication_plan(components: Sequence[Mapping[str, Any]]) -> _Plan:
+    """``_authentication_components``: the code in the body and again on each OTP button."""
+    buttons = _component(components, "BUTTONS")
+    otp_indexes = tuple(
+        str(index)
+        for index, button in enumerate((buttons or {}).get("buttons") or ())
+        if isinstance(button, Mapping) and _upper(button.get("type")) == "OTP"
+    )
+
+    def fill(values: _Values) -> list[dict[str, Any]]:
+        code = values["body.1"]
+        result: list[dict[str, Any]] = [
+            {"type": "body", "parameters": [{"type": "text", "text": code}]}
+        ]
+        for at in otp_indexes:
+            result.append(
+                {
+                    "type": "button",
+                    "sub_type": "url",
+                    "index": at,
+                    "parameters": [{"type": "text", "text": code}],
+                }
+            )
+        return result
+
+    return fill
