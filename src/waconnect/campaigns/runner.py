@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from waconnect.campaigns.models import Campaign
@@ -36,7 +36,7 @@ from waconnect.campaigns.planner import (
 from waconnect.campaigns.service import cancel_rows, hold_rows
 from waconnect.messaging import pacing
 from waconnect.messaging.journal import Bulk, DriverSql
-from waconnect.messaging.models import Message
+from waconnect.messaging.models import DUE_WHERE, Message
 from waconnect.messaging.service import PRIORITY_BULK, NewMessage, enqueue, wake_dispatcher
 from waconnect.messaging.states import Status
 from waconnect.runtime import Runtime, follow_test_clock
@@ -272,7 +272,7 @@ class CampaignRunner:
             select(Message.id)
             .where(
                 Message.provider_id == campaign.provider_id,
-                Message.status == Status.QUEUED,
+                text(DUE_WHERE),  # waiting to be claimed: the partial index ix_messages_due
                 Message.priority == PRIORITY_BULK,
                 Message.next_attempt_at <= now,
             )
@@ -329,17 +329,17 @@ class CampaignRunner:
 
     async def _complete_if_done(self, campaign_id: int) -> None:
         async with self.runtime.sessions() as session:
-            provider_id = await session.scalar(
-                select(Campaign.provider_id).where(Campaign.id == campaign_id)
+            workspace_id = await session.scalar(
+                select(Campaign.workspace_id).where(Campaign.id == campaign_id)
             )
-            # Provider, status and priority match the outbox's partial "due" index, which
-            # holds only queued rows: cheap even when the campaign has a million sent ones.
+            # Any queued row, claimed and held ones too, by (workspace, status): the index
+            # walks only the workspace's queued rows, cheap even when the campaign has a
+            # million sent ones.
             waiting = await session.scalar(
                 select(Message.id)
                 .where(
-                    Message.provider_id == provider_id,
+                    Message.workspace_id == workspace_id,
                     Message.status == Status.QUEUED,
-                    Message.priority == PRIORITY_BULK,
                     Message.campaign_id == campaign_id,
                 )
                 .limit(1)

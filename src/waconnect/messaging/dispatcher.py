@@ -43,12 +43,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, select, update
+from sqlalchemy import and_, delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from waconnect.messaging import budget
 from waconnect.messaging.journal import Bulk, DriverSql, Journal
-from waconnect.messaging.models import Attempt, Message, Worker
+from waconnect.messaging.models import DUE_WHERE, IN_DOUBT_WHERE, Attempt, Message, Worker
 from waconnect.messaging.retry import Fail, RetryPolicy
 from waconnect.messaging.service import PRIORITY_BULK
 from waconnect.messaging.states import Status
@@ -87,15 +87,15 @@ IN_CHUNK = 5000  # ids per IN (...) list
 
 # --- the statements of the hot path, in the driver's terms (journal.DriverSql) ----------------
 
-# The literal status matches the partial index ix_messages_due (a bound one would not).
-_CLAIM = """
+# The literal DUE_WHERE matches the partial index ix_messages_due (a bound one would not).
+_CLAIM = f"""
 UPDATE messages SET lease_owner = $1
 WHERE id IN (
     SELECT id FROM messages
-    WHERE provider_id = $2 AND status = 'queued' AND held = false AND lease_owner IS NULL
+    WHERE provider_id = $2 AND {DUE_WHERE}
         AND next_attempt_at <= $3 AND (expires_at IS NULL OR expires_at > $3)
     ORDER BY priority, next_attempt_at, id
-    LIMIT $4{lock}
+    LIMIT $4{{lock}}
 )
 RETURNING id, workspace_id, to_phone, kind, content, template_id, attempt_count,
     transient_failures, priority, next_attempt_at
@@ -977,7 +977,7 @@ class Dispatcher:
         workspace_ids = list(
             await session.scalars(
                 select(Message.workspace_id)
-                .where(Message.status == Status.UNKNOWN, Message.in_doubt_since.is_not(None))
+                .where(text(IN_DOUBT_WHERE), Message.in_doubt_since.is_not(None))
                 .distinct()
             )
         )
@@ -989,7 +989,7 @@ class Dispatcher:
             cutoff = now - timedelta(minutes=policy.in_doubt_wait_minutes)
             waited = and_(
                 Message.workspace_id == workspace_id,
-                Message.status == Status.UNKNOWN,
+                text(IN_DOUBT_WHERE),  # literal: the partial index ix_messages_in_doubt
                 Message.in_doubt_since <= cutoff,
             )
             if policy.in_doubt_policy == "resend":

@@ -59,23 +59,37 @@ class ContactWindow(Base):
     last_inbound_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+# The partial indexes' predicates, in the literal form their queries must repeat.
+DUE_WHERE = "status = 'queued' AND lease_owner IS NULL AND held = false"
+IN_DOUBT_WHERE = "status = 'unknown'"
+
+
 class Message(Base):
     """One outbound WhatsApp message to one phone: queued, sent, retried, tracked."""
 
     __tablename__ = "messages"
     __table_args__ = (
-        # The claim: due queued rows of one provider, best priority first.
+        # The claim: due queued rows of one provider, best priority first. Only rows free to
+        # claim: a claim does not step over the rows earlier claims leased. Queries that
+        # use it repeat the predicate's terms (DUE_WHERE).
         Index(
             "ix_messages_due",
             "provider_id",
             "priority",
             "next_attempt_at",
-            postgresql_where=text("status = 'queued'"),
-            sqlite_where=text("status = 'queued'"),
+            postgresql_where=text(DUE_WHERE),
+            sqlite_where=text(DUE_WHERE),
         ),
         Index("ix_messages_workspace_id_id", "workspace_id", "id"),
         Index("ix_messages_workspace_status", "workspace_id", "status"),
-        Index("ix_messages_in_doubt", "status", "in_doubt_since"),
+        # Only unknown messages, which the in-doubt sweep settles; other rows never touch it.
+        Index(
+            "ix_messages_in_doubt",
+            "workspace_id",
+            "in_doubt_since",
+            postgresql_where=text(IN_DOUBT_WHERE),
+            sqlite_where=text(IN_DOUBT_WHERE),
+        ),
         Index("ix_messages_to_phone", "workspace_id", "to_phone"),
     )
 
