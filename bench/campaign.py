@@ -47,6 +47,9 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--skip-50ms", action="store_true")
     parser.add_argument("--skip-generic", action="store_true", help="only the MSG91 phase")
     parser.add_argument(
+        "--chunk-size", type=int, default=None, help="WACONNECT_CAMPAIGN_CHUNK_SIZE for the server"
+    )
+    parser.add_argument(
         "--workers", type=int, default=0, help="extra `waconnect worker` processes (PostgreSQL)"
     )
     parser.add_argument(
@@ -201,6 +204,8 @@ def main() -> None:
             "WACONNECT_SECRET_KEY": "bench",
             "WACONNECT_LOG_LEVEL": "warning",
         }
+        if args.chunk_size:
+            env["WACONNECT_CAMPAIGN_CHUNK_SIZE"] = str(args.chunk_size)
         if args.postgres:
             database = fresh_postgres(args.postgres)
             env["WACONNECT_DATABASE_URL"] = database.replace(
