@@ -38,7 +38,7 @@ from waconnect.templates.models import Template
 from waconnect.templates.personalization import MissingVariable, Personalizer, compile_mapping
 from waconnect.workspaces.schemas import WorkspaceSettings
 
-_IN_CLAUSE = 500
+_IN_CLAUSE = 1000  # a whole default chunk in one IN list (SQLite takes 32,766 values)
 # Members decided between two turns of the event loop: a chunk's CPU work is spread out, so
 # the dispatcher's writes, which hold SQLite's one writer turn, are not kept waiting behind it.
 _DECIDE_SLICE = 100
@@ -214,11 +214,18 @@ class Decider:
 class AudienceReader:
     """Reads the next chunk of a campaign's audience after a position."""
 
-    def __init__(self, session: AsyncSession, campaign: Campaign, settings: WorkspaceSettings):
+    def __init__(
+        self,
+        session: AsyncSession,
+        campaign: Campaign,
+        settings: WorkspaceSettings,
+        segment: Any = None,
+    ) -> None:
+        """``segment``: the campaign's segment as an earlier reader compiled it, if any."""
         self.session = session
         self.campaign = campaign
         self.settings = settings
-        self._node: Any = None
+        self.segment: Any = segment
 
     async def next_chunk(
         self, after: int, size: int, now: datetime
@@ -232,15 +239,15 @@ class AudienceReader:
         self, after: int, size: int, now: datetime
     ) -> tuple[list[Member], int | None]:
         campaign = self.campaign
-        if self._node is None:
+        if self.segment is None:
             assert campaign.segment_id is not None
             segment = await get_segment(self.session, campaign.workspace_id, campaign.segment_id)
-            self._node = await compile_definition(
+            self.segment = await compile_definition(
                 self.session, campaign.workspace_id, segment.definition
             )
         # The segment's own query, walked upwards by profile id: the cursor is the last id.
         ids_query = (
-            segment_ids_query(self._node, dialect_of(self.session), campaign.workspace_id, now)
+            segment_ids_query(self.segment, dialect_of(self.session), campaign.workspace_id, now)
             .order_by(None)
             .where(PROFILES.c.id > after)
             .order_by(PROFILES.c.id)

@@ -29,6 +29,7 @@ from waconnect.campaigns.planner import (
     AudienceReader,
     Decider,
     Decision,
+    Variant,
     decide_chunk,
     load_variants,
     phones_reached,
@@ -48,6 +49,9 @@ log = logging.getLogger("waconnect.campaigns")
 
 SENT_OR_BEYOND = (Status.SENT, Status.DELIVERED, Status.READ)
 FIRST_CHUNK = 100
+# Chunks of one campaign written in a row before the turn's other checks come round again:
+# the per-turn reads (campaigns, workspace settings, variants, segment) are paid once for them.
+CHUNKS_PER_TURN = 10
 # Written at the driver level, as the dispatcher writes its bookkeeping: SQLAlchemy's
 # per-parameter work for a 1,000-row chunk was most of the time the writer turn was held.
 _NEW_RECIPIENTS = Bulk("""
@@ -55,6 +59,15 @@ INSERT INTO campaign_recipients (campaign_id, position, profile_id, phone, kind,
     skip_reason, skip_detail, message_id, created_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 """)
+
+
+@dataclass
+class Context:
+    """What the chunks of one campaign share within a turn, read for its first chunk."""
+
+    settings: WorkspaceSettings
+    variants: list[Variant]
+    segment: Any = None  # the compiled segment (planner.AudienceReader)
 
 
 @dataclass
@@ -69,6 +82,7 @@ class Plan:
     waiting: bool = False  # the dispatcher has enough to do: read more later
     decisions: list[Decision] = field(default_factory=list)
     rows: list[NewMessage] = field(default_factory=list)
+    settings: WorkspaceSettings | None = None
 
 
 class CampaignRunner:
@@ -142,7 +156,7 @@ class CampaignRunner:
             if checking and await self._pause_on_failures(campaign_id):
                 continue
             if not audience_done:
-                busy = await self.run_chunk(campaign_id) or busy
+                busy = await self._run_chunks(campaign_id) or busy
             elif self._due("complete", campaign_id, 0.3):
                 await self._complete_if_done(campaign_id)
         for campaign_id in cancelled:
@@ -170,7 +184,16 @@ class CampaignRunner:
 
     # --- one chunk --------------------------------------------------------------------------
 
-    async def run_chunk(self, campaign_id: int) -> bool:
+    async def _run_chunks(self, campaign_id: int) -> bool:
+        """Up to CHUNKS_PER_TURN chunks of one campaign; True when one was written."""
+        shared: list[Context] = []
+        for done in range(CHUNKS_PER_TURN):
+            if self._stop.is_set() or not await self.run_chunk(campaign_id, shared):
+                return done > 0
+            await asyncio.sleep(0)  # let the dispatcher and the API have the loop
+        return True
+
+    async def run_chunk(self, campaign_id: int, shared: list[Context] | None = None) -> bool:
         """Plan the next chunk on a read session, then write it in one short transaction.
 
         The write is conditional on the campaign still running with the cursor the plan started
@@ -184,7 +207,7 @@ class CampaignRunner:
             if campaign is None or campaign.status != "running" or campaign.audience_done:
                 return False
             try:
-                plan = await self._plan(session, campaign, now)
+                plan = await self._plan(session, campaign, now, shared)
             except LookupError as exc:  # a variant's template was deleted
                 plan, problem = None, str(exc)
             except ApiError as exc:  # its segment was deleted, or no longer compiles
@@ -219,7 +242,7 @@ class CampaignRunner:
             if not moved.rowcount:  # type: ignore[attr-defined]
                 await session.rollback()
                 return False
-            ids = await enqueue(session, self.runtime, plan.workspace_id, plan.rows)
+            ids = await enqueue(session, self.runtime, plan.workspace_id, plan.rows, plan.settings)
             if plan.decisions:
                 sql = DriverSql.of(session)
                 rows = _recipient_rows(sql, campaign_id, plan.decisions, iter(ids), now)
@@ -229,7 +252,14 @@ class CampaignRunner:
             wake_dispatcher(self.runtime)
         return True
 
-    async def _plan(self, session: AsyncSession, campaign: Campaign, now: datetime) -> Plan:
+    async def _plan(
+        self,
+        session: AsyncSession,
+        campaign: Campaign,
+        now: datetime,
+        shared: list[Context] | None = None,
+    ) -> Plan:
+        """``shared``: the turn's context, read here for the first chunk and kept there."""
         plan = Plan(campaign.workspace_id, campaign.cursor, campaign.cursor, campaign.next_slot_at)
         if campaign.target_cap is not None and campaign.messages_queued >= campaign.target_cap:
             plan.done = True
@@ -237,12 +267,19 @@ class CampaignRunner:
         if await self._backlog_full(session, campaign, now):
             plan.waiting = True
             return plan
-        settings = settings_of(await get_workspace(session, campaign.workspace_id))
-        variants = await load_variants(session, campaign)
-        reader = AudienceReader(session, campaign, settings)
+        context = shared[0] if shared else None
+        if context is None:
+            settings = settings_of(await get_workspace(session, campaign.workspace_id))
+            context = Context(settings, await load_variants(session, campaign))
+            if shared is not None:
+                shared.append(context)
+        settings, variants = context.settings, context.variants
+        plan.settings = settings
+        reader = AudienceReader(session, campaign, settings, context.segment)
         # A small first chunk: the first messages leave while the rest is read.
         size = self.chunk if campaign.recipients_seen else min(self.chunk, FIRST_CHUNK)
         members, last = await reader.next_chunk(campaign.cursor, size, now)
+        context.segment = reader.segment
         if last is None:
             plan.done = True
             return plan

@@ -155,13 +155,19 @@ async def contact_ids(
 
 
 async def enqueue(
-    session: AsyncSession, runtime: Runtime, workspace_id: int, rows: Sequence[NewMessage]
+    session: AsyncSession,
+    runtime: Runtime,
+    workspace_id: int,
+    rows: Sequence[NewMessage],
+    settings: WorkspaceSettings | None = None,
 ) -> list[int]:
-    """Insert rows as ``queued``; returns their ids in order. Commits nothing."""
+    """Insert rows as ``queued``; returns their ids in order. Commits nothing.
+
+    ``settings``: the workspace's, when the caller has just read them."""
     if not rows:
         return []
-    workspace = await get_workspace(session, workspace_id)
-    settings = settings_of(workspace)
+    if settings is None:
+        settings = settings_of(await get_workspace(session, workspace_id))
     now = runtime.clock.now()
     unknown = [r.to_phone for r in rows if r.contact_id is None]
     contacts = await contact_ids(session, workspace_id, unknown, settings, now)
