@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -43,8 +44,12 @@ _WHERE = re.compile(r"\sWHERE\s", re.IGNORECASE)
 _VALUES = re.compile(r"\sVALUES\s*\((.*?)\)\s*(ON CONFLICT\s.*)?$", re.IGNORECASE | re.DOTALL)
 
 
+@lru_cache(maxsize=4096)
 def sqlite_time(moment: datetime) -> str:
-    """A UTC timestamp as SQLAlchemy stores it in SQLite (UTCDateTime: naive UTC text)."""
+    """A UTC timestamp as SQLAlchemy stores it in SQLite (UTCDateTime: naive UTC text).
+
+    Cached: the rows of one batch mostly share a few moments (a chunk's due time and expiry,
+    a response's time), and formatting was a measurable share of the event loop's time."""
     return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
@@ -212,7 +217,7 @@ class DriverSql:
 
     def read_json(self, value: Any) -> Any:
         """A JSON column as returned by the driver (asyncpg decodes it, SQLite gives text)."""
-        return orjson.loads(value) if isinstance(value, str | bytes) else value
+        return orjson.loads(value) if isinstance(value, (str, bytes)) else value
 
     def _sqlite_steps(self, steps: Sequence[tuple[Bulk, Rows]]) -> list[tuple[str, tuple[Any]]]:
         return [(bulk.sqlite, (orjson.dumps(rows).decode(),)) for bulk, rows in steps if rows]
