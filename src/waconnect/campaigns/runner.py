@@ -15,12 +15,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -38,7 +40,13 @@ from waconnect.campaigns.service import cancel_rows, hold_rows
 from waconnect.messaging import pacing
 from waconnect.messaging.journal import Bulk, DriverSql
 from waconnect.messaging.models import DUE_WHERE, Message
-from waconnect.messaging.service import PRIORITY_BULK, NewMessage, enqueue, wake_dispatcher
+from waconnect.messaging.service import (
+    PRIORITY_BULK,
+    NewMessage,
+    enqueue,
+    sqlite_new_messages,
+    wake_dispatcher,
+)
 from waconnect.messaging.states import Status
 from waconnect.runtime import Runtime, follow_test_clock
 from waconnect.web.errors import ApiError
@@ -54,6 +62,12 @@ FIRST_CHUNK = 100
 CHUNKS_PER_TURN = 10
 # Written at the driver level, as the dispatcher writes its bookkeeping: SQLAlchemy's
 # per-parameter work for a 1,000-row chunk was most of the time the writer turn was held.
+# A chunk moves the cursor only if the campaign is still where its plan started.
+_MOVE_CURSOR = """
+UPDATE campaigns SET cursor = $1, audience_done = $2, recipients_seen = recipients_seen + $3,
+    messages_queued = messages_queued + $4, next_slot_at = $5, updated_at = $6
+WHERE id = $7 AND status = 'running' AND audience_done = false AND cursor = $8
+"""
 _NEW_RECIPIENTS = Bulk("""
 INSERT INTO campaign_recipients (campaign_id, position, profile_id, phone, kind, variant,
     skip_reason, skip_detail, message_id, created_at)
@@ -97,6 +111,8 @@ class CampaignRunner:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._checked: dict[tuple[str, int], float] = {}
+        # SQLite: a chunk's write runs whole on a writer thread of its own (journal.SqliteHop).
+        self._sql = DriverSql(runtime.engine, runtime.write_turn)
 
     def wake(self) -> None:
         self._wake.set()
@@ -111,6 +127,7 @@ class CampaignRunner:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        await self._sql.close()
 
     async def _loop(self) -> None:
         while not self._stop.is_set():
@@ -221,36 +238,55 @@ class CampaignRunner:
             return False
         if plan.waiting:
             return False
+        if self._sql.hopping and all(row.contact_id for row in plan.rows):
+            written = await self._write_in_one_hop(campaign_id, plan, now)
+        else:
+            written = await self._write_in_session(campaign_id, plan, now)
+        if not written:
+            return False
+        if plan.rows:
+            wake_dispatcher(self.runtime)
+        return True
+
+    async def _write_in_session(self, campaign_id: int, plan: Plan, now: datetime) -> bool:
+        """The chunk's cursor, messages and recipients in one transaction; False when the
+        campaign moved meanwhile (nothing written)."""
         async with self.runtime.writer() as session:
-            moved = await session.execute(
-                update(Campaign)
-                .where(
-                    Campaign.id == campaign_id,
-                    Campaign.status == "running",
-                    Campaign.audience_done.is_(False),
-                    Campaign.cursor == plan.cursor_from,
-                )
-                .values(
-                    cursor=plan.cursor_to,
-                    audience_done=plan.done,
-                    recipients_seen=Campaign.recipients_seen + len(plan.decisions),
-                    messages_queued=Campaign.messages_queued + len(plan.rows),
-                    next_slot_at=plan.next_slot_at,
-                    updated_at=now,
-                )
+            sql = DriverSql.of(session)
+            connection = await session.connection()
+            moved = await connection.exec_driver_sql(
+                sql.sql(_MOVE_CURSOR), _move_values(sql, campaign_id, plan, now)
             )
-            if not moved.rowcount:  # type: ignore[attr-defined]
+            if not moved.rowcount:
                 await session.rollback()
                 return False
             ids = await enqueue(session, self.runtime, plan.workspace_id, plan.rows, plan.settings)
             if plan.decisions:
-                sql = DriverSql.of(session)
                 rows = _recipient_rows(sql, campaign_id, plan.decisions, iter(ids), now)
                 await sql.execute(session, [(_NEW_RECIPIENTS, rows)])
             await session.commit()
-        if plan.rows:
-            wake_dispatcher(self.runtime)
         return True
+
+    async def _write_in_one_hop(self, campaign_id: int, plan: Plan, now: datetime) -> bool:
+        """SQLite, every row with its contact: the same transaction, run whole on the writer
+        thread. Through a session each statement waited for the busy event loop while the
+        writer turn was held."""
+        sql = self._sql
+        move = _move_values(sql, campaign_id, plan, now)
+        assert plan.settings is not None
+        expires = now + timedelta(hours=plan.settings.message_expiry_hours)
+        messages = sqlite_new_messages(plan.workspace_id, plan.rows, {}, now, expires)
+
+        def write(connection: sqlite3.Connection) -> bool | None:
+            if not connection.execute(sql.sql(_MOVE_CURSOR), move).rowcount:
+                return None  # paused, cancelled or moved on meanwhile: write nothing
+            ids = sorted(row[0] for row in connection.execute(*messages)) if plan.rows else []
+            if plan.decisions:
+                rows = _recipient_rows(sql, campaign_id, plan.decisions, iter(ids), now)
+                connection.execute(_NEW_RECIPIENTS.sqlite, (orjson.dumps(rows).decode(),))
+            return True
+
+        return bool(await sql.call(write))
 
     async def _plan(
         self,
@@ -472,6 +508,21 @@ def _recipient_rows(
         )
         for d in decisions
     ]
+
+
+def _move_values(sql: DriverSql, campaign_id: int, plan: Plan, now: datetime) -> tuple[Any, ...]:
+    slot = sql.time(plan.next_slot_at) if plan.next_slot_at is not None else None
+    seen, queued = len(plan.decisions), len(plan.rows)
+    return (
+        plan.cursor_to,
+        plan.done,
+        seen,
+        queued,
+        slot,
+        sql.time(now),
+        campaign_id,
+        plan.cursor_from,
+    )
 
 
 def _within_cap(decisions: list[Decision], room: int) -> tuple[list[Decision], int | None]:

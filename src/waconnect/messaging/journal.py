@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import Engine
@@ -88,6 +88,18 @@ def _as_columns(text: str) -> str:
     return _NUMBERED.sub(r"v.p\1", text)
 
 
+Steps = Sequence[tuple[str, tuple[Any, ...]]]
+T = TypeVar("T")
+
+
+def _steps(connection: sqlite3.Connection, steps: Steps) -> list[Any]:
+    """Each (statement, values) in turn; the last one's rows."""
+    fetched: list[Any] = []
+    for statement, values in steps:
+        fetched = connection.execute(statement, values).fetchall()
+    return fetched
+
+
 class SqliteHop:
     """One SQLite connection on one thread of its own: ``run`` executes a whole transaction
     there in one hop. The thread takes the process's writer turn itself (SQLite has one
@@ -96,26 +108,31 @@ class SqliteHop:
     def __init__(self, path: str, turn: WriteTurn) -> None:
         self._path = path
         self._turn = turn
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="dispatcher-sqlite")
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
         self._connection: sqlite3.Connection | None = None
 
-    async def run(self, steps: Sequence[tuple[str, tuple[Any, ...]]]) -> list[Any]:
+    async def run(self, steps: Steps) -> list[Any]:
         """Execute each (statement, values) in one transaction; the last one's rows."""
-        loop = asyncio.get_running_loop()
-        fetched = await loop.run_in_executor(self._thread, self._transaction, steps, ())
-        assert fetched is not None  # no checks: the steps always run
+        fetched = await self.call(lambda connection: _steps(connection, steps))
+        assert fetched is not None  # the steps always run
         return fetched
 
-    async def run_unless(
-        self,
-        checks: Sequence[tuple[str, tuple[Any, ...]]],
-        steps: Sequence[tuple[str, tuple[Any, ...]]],
-    ) -> bool:
+    async def run_unless(self, checks: Steps, steps: Steps) -> bool:
         """Run ``steps`` in one transaction unless one of ``checks``, run first in that same
         transaction, finds a row; then nothing is written. True when the steps ran."""
+
+        def work(connection: sqlite3.Connection) -> list[Any] | None:
+            if any(connection.execute(sql, values).fetchone() for sql, values in checks):
+                return None
+            return _steps(connection, steps)
+
+        return await self.call(work) is not None
+
+    async def call(self, work: Callable[[sqlite3.Connection], T | None]) -> T | None:
+        """``work(connection)`` in one transaction on this thread, committed unless it
+        returns None (then rolled back: nothing written). Its result is returned."""
         loop = asyncio.get_running_loop()
-        fetched = await loop.run_in_executor(self._thread, self._transaction, steps, checks)
-        return fetched is not None
+        return await loop.run_in_executor(self._thread, self._transaction, work)
 
     def _connect(self) -> sqlite3.Connection:
         connection = self._connection
@@ -126,30 +143,20 @@ class SqliteHop:
             self._connection = connection
         return connection
 
-    def _transaction(
-        self,
-        steps: Sequence[tuple[str, tuple[Any, ...]]],
-        checks: Sequence[tuple[str, tuple[Any, ...]]],
-    ) -> list[Any] | None:
-        """The last step's rows; None, with nothing written, when a check found a row."""
+    def _transaction(self, work: Callable[[sqlite3.Connection], T | None]) -> T | None:
         connection = self._connect()
-        fetched: list[Any] = []
         self._turn.take_blocking()
         try:
             connection.execute("BEGIN IMMEDIATE")
             try:
-                if any(connection.execute(sql, values).fetchone() for sql, values in checks):
-                    connection.execute("ROLLBACK")
-                    return None
-                for statement, values in steps:
-                    fetched = connection.execute(statement, values).fetchall()
-                connection.execute("COMMIT")
+                result = work(connection)
+                connection.execute("ROLLBACK" if result is None else "COMMIT")
             except BaseException:
                 connection.execute("ROLLBACK")
                 raise
         finally:
             self._turn.give()
-        return fetched
+        return result
 
     async def close(self) -> None:
         loop = asyncio.get_running_loop()
@@ -251,6 +258,12 @@ class DriverSql:
         return await self._hop.run_unless(
             [(self.sql(sql), values) for sql, values in checks], plain
         )
+
+    async def call(self, work: Callable[[sqlite3.Connection], T | None]) -> T | None:
+        """SQLite in a file only (``hopping``): ``work`` in one transaction on the thread,
+        in the writer turn; committed unless it returns None."""
+        assert self._hop is not None, "call() needs a SQLite file and the writer turn"
+        return await self._hop.call(work)
 
     async def fetch(self, writer: Writer, statement: str, values: tuple[Any, ...]) -> list[Any]:
         """One writing statement that returns rows (``RETURNING``), committed."""

@@ -217,8 +217,22 @@ async def _enqueue_sqlite(
     now: datetime,
     expires: datetime,
 ) -> list[int]:
-    """One INSERT … SELECT over the rows as JSON. Ids are assigned in the array's order (ORDER
-    BY key), so the ascending ids are the rows in the order given."""
+    connection = await session.connection()
+    statement, values = sqlite_new_messages(workspace_id, rows, contacts, now, expires)
+    result = await connection.exec_driver_sql(statement, values)
+    return sorted(row[0] for row in result.all())
+
+
+def sqlite_new_messages(
+    workspace_id: int,
+    rows: Sequence[NewMessage],
+    contacts: dict[str, int],
+    now: datetime,
+    expires: datetime,
+) -> tuple[str, tuple[Any, ...]]:
+    """One INSERT … SELECT over the rows as JSON, returning the new ids. Ids are assigned in
+    the array's order (ORDER BY key), so the ascending ids are the rows in the order given.
+    ``contacts``: phone -> contact id, for rows that carry none; ``expires``: the default."""
     now_text, expires_text = sqlite_time(now), sqlite_time(expires)
     values = [
         (
@@ -237,11 +251,7 @@ async def _enqueue_sqlite(
         )
         for r in rows
     ]
-    connection = await session.connection()
-    result = await connection.exec_driver_sql(
-        _SQLITE_NEW_MESSAGES, (workspace_id, now_text, orjson.dumps(values).decode())
-    )
-    return sorted(row[0] for row in result.all())
+    return _SQLITE_NEW_MESSAGES, (workspace_id, now_text, orjson.dumps(values).decode())
 
 
 def wake_dispatcher(runtime: Runtime) -> None:
