@@ -336,15 +336,18 @@ class AudienceReader:
 
 
 def _member(position: int, profile: Any) -> Member:
+    """From a row of ``AudienceReader._profiles``: unpacked by position, which is several times
+    cheaper per member than the row's attribute lookups."""
+    _key, profile_id, identity, phone, attributes, timezone = profile
     member = Member(
         position,
-        profile_id=profile.id,
-        identity=profile.identity,
-        phone=profile.phone,
-        attributes=dict(profile.attributes or {}),
-        timezone=profile.timezone,
+        profile_id=profile_id,
+        identity=identity,
+        phone=phone,
+        attributes=attributes or {},  # the row's own dict, decoded for this read
+        timezone=timezone,
     )
-    if not profile.phone:
+    if not phone:
         member.problem = "no_phone"
     return member
 
