@@ -1,8 +1,8 @@
-"""Personalizer.components fills from a plan made once per template; build_components walks
-the definition each call and stays as the reference. They must agree to the byte (same
-components, order and dict key order) for every shape of template, with every value in its
-own place: each slot here gets a value no other slot has, so a value put in the wrong place
-shows as a difference."""
+"""Personalizer.components fills from a plan made once per template; the reference
+build_components (reference_components.py) walks the definition each call. They must agree
+to the byte (same components, order and dict key order) for every shape of template, with
+every value in its own place: each slot here gets a value no other slot has, so a value put
+in the wrong place shows as a difference."""
 
 from __future__ import annotations
 
@@ -28,9 +28,9 @@ from tests.templates.builders import (
     template,
     url_button,
 )
+from tests.templates.reference_components import build_components
 from waconnect.templates.personalization import (
     Personalizer,
-    build_components,
     compile_mapping,
     template_slots,
 )

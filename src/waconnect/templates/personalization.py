@@ -610,7 +610,7 @@ class Personalizer:
         )
         # The template's fill plan, built on the first components() call: compile_mapping also
         # only checks mappings (campaign and journey saves) that are never filled, and a
-        # definition the plan cannot read fails at the first fill, as build_components would.
+        # definition the plan cannot read fails at the first fill.
         self._plan: _Plan | None = None
 
     def values(
@@ -641,8 +641,8 @@ class Personalizer:
         """WhatsApp send-format components for one recipient (``Message.content["components"]``).
 
         Raises :class:`MissingVariable` when a value is missing and the mapping has no default.
-        The same components as ``build_components(self.definition, values)``, from a plan of
-        the template made once (``definition`` is taken as fixed from here on).
+        Filled from a plan of the template made once (``definition`` is taken as fixed from
+        here on).
         """
         values = self.values(attributes, event_properties)
         if self._plan is None:
@@ -657,145 +657,14 @@ class Personalizer:
         return render_template(self.definition, components).preview
 
 
-def build_components(
-    definition: Mapping[str, Any], values: Mapping[str, Any]
-) -> list[dict[str, Any]]:
-    """WhatsApp send components from converted values keyed as in the mapping.
-
-    The straightforward walk of the definition, kept as the reference for the plan that
-    :meth:`Personalizer.components` uses per recipient (see ``_plan`` below).
-    """
-    components = _components(definition)
-    if _is_authentication(definition):
-        return _authentication_components(components, values["body.1"])
-    result = _part_components(components, values, "")
-    offer = _component(components, "LIMITED_TIME_OFFER")
-    if offer is not None and "lto.expiration" in values:
-        expiry = {"expiration_time_ms": values["lto.expiration"]}
-        result.append(
-            {
-                "type": "limited_time_offer",
-                "parameters": [{"type": "limited_time_offer", "limited_time_offer": expiry}],
-            }
-        )
-    carousel = _component(components, "CAROUSEL")
-    if carousel is not None:
-        cards = []
-        for k, card in enumerate(carousel.get("cards") or ()):
-            parts = [c for c in (card or {}).get("components") or () if isinstance(c, Mapping)]
-            cards.append(
-                {"card_index": k, "components": _part_components(parts, values, f"cards.{k}.")}
-            )
-        result.append({"type": "carousel", "cards": cards})
-    return result
-
-
-def _text_parameter(value: str, name: str) -> dict[str, str]:
-    parameter = {"type": "text", "text": value}
-    if not name.isdigit():
-        parameter["parameter_name"] = name
-    return parameter
-
-
-def _part_components(
-    components: Sequence[Mapping[str, Any]], values: Mapping[str, Any], prefix: str
-) -> list[dict[str, Any]]:
-    result: list[dict[str, Any]] = []
-    header = _component(components, "HEADER")
-    if header is not None:
-        parameter = _header_parameter(header, values, prefix)
-        if parameter is not None:
-            result.append({"type": "header", "parameters": [parameter]})
-    body = _component(components, "BODY")
-    if body is not None:
-        names = placeholders(str(body.get("text") or ""))
-        if names:
-            parameters = [_text_parameter(values[f"{prefix}body.{n}"], n) for n in names]
-            result.append({"type": "body", "parameters": parameters})
-    buttons = _component(components, "BUTTONS")
-    for index, button in enumerate((buttons or {}).get("buttons") or ()):
-        if isinstance(button, Mapping):
-            sent = _button_component(button, index, values, f"{prefix}buttons.{index}")
-            if sent is not None:
-                result.append(sent)
-    return result
-
-
-def _header_parameter(
-    header: Mapping[str, Any], values: Mapping[str, Any], prefix: str
-) -> dict[str, Any] | None:
-    fmt = _upper(header.get("format") or "TEXT")
-    if fmt == "TEXT":
-        names = placeholders(str(header.get("text") or ""))
-        return _text_parameter(values[f"{prefix}header.{names[0]}"], names[0]) if names else None
-    if fmt in _MEDIA_FORMATS:
-        kind = _MEDIA_FORMATS[fmt]
-        media = dict(values[f"{prefix}header.media"])
-        if kind != "document":
-            media.pop("filename", None)  # only documents carry a file name
-        return {"type": kind, kind: media}
-    if fmt == "LOCATION":
-        return {"type": "location", "location": dict(values[f"{prefix}header.location"])}
-    return None
-
-
-def _button_component(
-    button: Mapping[str, Any], index: int, values: Mapping[str, Any], where: str
-) -> dict[str, Any] | None:
-    kind = _upper(button.get("type"))
-    base: dict[str, Any] = {"type": "button", "index": str(index)}
-    if kind == "URL":
-        names = placeholders(str(button.get("url") or ""))
-        if not names:
-            return None
-        suffix = quote(str(values[f"{where}.{names[0]}"]), safe=_URL_SAFE)
-        return {**base, "sub_type": "url", "parameters": [{"type": "text", "text": suffix}]}
-    if kind == "COPY_CODE":
-        code = values[f"{where}.1"]
-        return {
-            **base,
-            "sub_type": "copy_code",
-            "parameters": [{"type": "coupon_code", "coupon_code": code}],
-        }
-    if kind == "QUICK_REPLY" and f"{where}.payload" in values:
-        payload = values[f"{where}.payload"]
-        return {
-            **base,
-            "sub_type": "quick_reply",
-            "parameters": [{"type": "payload", "payload": payload}],
-        }
-    return None
-
-
-def _authentication_components(
-    components: Sequence[Mapping[str, Any]], code: str
-) -> list[dict[str, Any]]:
-    """WhatsApp's authentication send: the code in the body and again on the OTP button."""
-    result: list[dict[str, Any]] = [
-        {"type": "body", "parameters": [{"type": "text", "text": code}]}
-    ]
-    buttons = _component(components, "BUTTONS")
-    for index, button in enumerate((buttons or {}).get("buttons") or ()):
-        if isinstance(button, Mapping) and _upper(button.get("type")) == "OTP":
-            result.append(
-                {
-                    "type": "button",
-                    "sub_type": "url",
-                    "index": str(index),
-                    "parameters": [{"type": "text", "text": code}],
-                }
-            )
-    return result
-
-
 # --- the fill plan ------------------------------------------------------------------------------
 #
-# build_components walks the definition on every call: component lookups, placeholder scans,
-# key strings. A campaign fills the same template for up to a million recipients, so the
-# Personalizer does that walk once: the plan is one filler per component that can be sent, each
-# holding its keys and parameter names ready, so a recipient costs a lookup per variable. It
-# must give exactly what build_components gives (tests/templates/test_personalization_fast.py):
-# same components, same order, same dict key order, and new dicts for every recipient.
+# A campaign fills the same template for up to a million recipients, so the Personalizer reads
+# the definition once (component lookups, placeholder scans, key strings): the plan is one
+# filler per component that can be sent, each holding its keys and parameter names ready, so a
+# recipient costs a lookup per variable. Every recipient gets new dicts. The plain walk it
+# replaced is kept as the tests' reference (tests/templates/reference_components.py), which it
+# must match to the byte: same components, order and dict key order.
 
 _Values = Mapping[str, Any]
 # One component for one recipient; None when it has nothing to send (an optional value unset).
@@ -804,7 +673,7 @@ _Plan = Callable[[_Values], list[dict[str, Any]]]
 
 
 def _plan(definition: Mapping[str, Any]) -> _Plan:
-    """``build_components(definition, ·)``, with the definition read once."""
+    """The components builder of one template definition, read once."""
     components = _components(definition)
     if _is_authentication(definition):
         return _authentication_plan(components)
