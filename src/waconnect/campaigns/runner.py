@@ -60,14 +60,14 @@ FIRST_CHUNK = 100
 # Chunks of one campaign written in a row before the turn's other checks come round again:
 # the per-turn reads (campaigns, workspace settings, variants, segment) are paid once for them.
 CHUNKS_PER_TURN = 10
-# Written at the driver level, as the dispatcher writes its bookkeeping: SQLAlchemy's
-# per-parameter work for a 1,000-row chunk was most of the time the writer turn was held.
 # A chunk moves the cursor only if the campaign is still where its plan started.
 _MOVE_CURSOR = """
 UPDATE campaigns SET cursor = $1, audience_done = $2, recipients_seen = recipients_seen + $3,
     messages_queued = messages_queued + $4, next_slot_at = $5, updated_at = $6
 WHERE id = $7 AND status = 'running' AND audience_done = false AND cursor = $8
 """
+# Written at the driver level, as the dispatcher writes its bookkeeping: SQLAlchemy's
+# per-parameter work for a 1,000-row chunk was most of the time the writer turn was held.
 _NEW_RECIPIENTS = Bulk("""
 INSERT INTO campaign_recipients (campaign_id, position, profile_id, phone, kind, variant,
     skip_reason, skip_detail, message_id, created_at)
@@ -203,14 +203,14 @@ class CampaignRunner:
 
     async def _run_chunks(self, campaign_id: int) -> bool:
         """Up to CHUNKS_PER_TURN chunks of one campaign; True when one was written."""
-        shared: list[Context] = []
+        contexts: dict[int, Context] = {}
         for done in range(CHUNKS_PER_TURN):
-            if self._stop.is_set() or not await self.run_chunk(campaign_id, shared):
+            if self._stop.is_set() or not await self.run_chunk(campaign_id, contexts):
                 return done > 0
             await asyncio.sleep(0)  # let the dispatcher and the API have the loop
         return True
 
-    async def run_chunk(self, campaign_id: int, shared: list[Context] | None = None) -> bool:
+    async def run_chunk(self, campaign_id: int, contexts: dict[int, Context] | None = None) -> bool:
         """Plan the next chunk on a read session, then write it in one short transaction.
 
         The write is conditional on the campaign still running with the cursor the plan started
@@ -224,7 +224,7 @@ class CampaignRunner:
             if campaign is None or campaign.status != "running" or campaign.audience_done:
                 return False
             try:
-                plan = await self._plan(session, campaign, now, shared)
+                plan = await self._plan(session, campaign, now, contexts)
             except LookupError as exc:  # a variant's template was deleted
                 plan, problem = None, str(exc)
             except ApiError as exc:  # its segment was deleted, or no longer compiles
@@ -273,14 +273,16 @@ class CampaignRunner:
         writer turn was held."""
         sql = self._sql
         move = _move_values(sql, campaign_id, plan, now)
-        assert plan.settings is not None
-        expires = now + timedelta(hours=plan.settings.message_expiry_hours)
-        messages = sqlite_new_messages(plan.workspace_id, plan.rows, {}, now, expires)
+        messages = None
+        if plan.rows:  # planned with the workspace's settings
+            assert plan.settings is not None
+            expires = now + timedelta(hours=plan.settings.message_expiry_hours)
+            messages = sqlite_new_messages(plan.workspace_id, plan.rows, {}, now, expires)
 
         def write(connection: sqlite3.Connection) -> bool | None:
             if not connection.execute(sql.sql(_MOVE_CURSOR), move).rowcount:
                 return None  # paused, cancelled or moved on meanwhile: write nothing
-            ids = sorted(row[0] for row in connection.execute(*messages)) if plan.rows else []
+            ids = sorted(row[0] for row in connection.execute(*messages)) if messages else []
             if plan.decisions:
                 rows = _recipient_rows(sql, campaign_id, plan.decisions, iter(ids), now)
                 connection.execute(_NEW_RECIPIENTS.sqlite, (orjson.dumps(rows).decode(),))
@@ -293,9 +295,9 @@ class CampaignRunner:
         session: AsyncSession,
         campaign: Campaign,
         now: datetime,
-        shared: list[Context] | None = None,
+        contexts: dict[int, Context] | None = None,
     ) -> Plan:
-        """``shared``: the turn's context, read here for the first chunk and kept there."""
+        """``contexts``: this turn's, by campaign; read here for a campaign's first chunk."""
         plan = Plan(campaign.workspace_id, campaign.cursor, campaign.cursor, campaign.next_slot_at)
         if campaign.target_cap is not None and campaign.messages_queued >= campaign.target_cap:
             plan.done = True
@@ -303,12 +305,12 @@ class CampaignRunner:
         if await self._backlog_full(session, campaign, now):
             plan.waiting = True
             return plan
-        context = shared[0] if shared else None
+        context = contexts.get(campaign.id) if contexts is not None else None
         if context is None:
             settings = settings_of(await get_workspace(session, campaign.workspace_id))
             context = Context(settings, await load_variants(session, campaign))
-            if shared is not None:
-                shared.append(context)
+            if contexts is not None:
+                contexts[campaign.id] = context
         settings, variants = context.settings, context.variants
         plan.settings = settings
         reader = AudienceReader(session, campaign, settings, context.segment)

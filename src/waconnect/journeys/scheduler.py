@@ -54,7 +54,6 @@ JOURNEYS = cast(Table, Journey.__table__)
 MEMBERS = cast(Table, JourneySegmentMember.__table__)
 
 
-# What advancing a run reads (not its lease or bookkeeping times).
 _SOON = 0.005  # seconds: a timer this close is due now
 # The idle loop's one look, built once: a signal waiting, and the next timer of a live journey.
 _LOOK = select(
@@ -67,6 +66,7 @@ _LOOK = select(
     .scalar_subquery(),
 )
 
+# What advancing a run reads (not its lease or bookkeeping times).
 RUN_COLUMNS = [
     RUNS.c[name]
     for name in (
