@@ -5,6 +5,7 @@ workspace isolation."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, timedelta
 from typing import Any
 
@@ -28,6 +29,7 @@ from tests.campaigns.helpers import (
     until,
 )
 from tests.conftest import new_key
+from waconnect.campaigns.runner import CampaignRunner
 from waconnect.messaging.dispatcher import Dispatcher
 from waconnect.providers.transport import HttpResponse
 from waconnect.runtime import Runtime
@@ -454,3 +456,56 @@ async def test_a_deleted_segment_pauses_the_campaign_with_the_reason(
     await run_loop(runtime)
     shown = await show(client, auth, campaign["id"])
     assert shown["status"] == "paused" and "segment" in shown["status_reason"]
+
+
+class WritesAfterTheNextPlan(CampaignRunner):
+    """Holds each chunk's write until the chunk after it is planned, so the next plan always
+    reads while the write it follows is uncommitted (the race, made certain)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        super().__init__(runtime)
+        self.plans = 0
+        self.planned = asyncio.Condition()
+
+    async def _next_plan(self, *args: Any) -> Any:
+        plan = await super()._next_plan(*args)
+        async with self.planned:
+            self.plans += 1
+            self.planned.notify_all()
+        return plan
+
+    async def _write(self, campaign_id: int, plan: Any) -> bool:
+        if not plan.done:  # the loop plans no chunk after a last one
+            after = self.plans
+            async with self.planned:
+                await self.planned.wait_for(lambda: self.plans > after)
+        return await super()._write(campaign_id, plan)
+
+
+@pytest.mark.parametrize("kind", ["phones", "identities"])
+async def test_a_phone_in_the_chunk_being_written_is_a_duplicate_in_the_next(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime, kind: str
+) -> None:
+    """The loop plans a chunk while the one before it is written: the phones of that one count
+    as reached though its recipients are not committed yet. Each 10-member chunk repeats the
+    first one's people (identities take the one-hop write, new phones the session's)."""
+    _provider, templates = await provider_with_templates(client, auth)
+    await add_profiles(client, auth, 10)
+    people = [f"u{n}" if kind == "identities" else str(919800000000 + n) for n in range(10)]
+    made = await create(
+        client,
+        auth,
+        template_id=templates["greeting"],
+        variables=NAME,
+        audience={kind: people * 4},
+    )
+    await act(client, auth, made["id"], "start")
+    runner = WritesAfterTheNextPlan(runtime)
+    runner.chunk = 10
+    while await runner.turn():
+        pass
+    assert runner.plans >= 5  # four chunks and the end
+    stats = (await show(client, auth, made["id"]))["stats"]
+    assert stats["targeted"] == 40
+    assert stats["queued"] == 10
+    assert stats["skipped"] == {"duplicate_phone": 30}

@@ -88,6 +88,8 @@ class Context:
 class Plan:
     """One chunk, decided on a read session, to be written if nothing moved meanwhile."""
 
+    campaign: Campaign  # as this chunk leaves it, once written: the next chunk starts there
+    now: datetime
     workspace_id: int
     cursor_from: int
     cursor_to: int
@@ -97,6 +99,7 @@ class Plan:
     decisions: list[Decision] = field(default_factory=list)
     rows: list[NewMessage] = field(default_factory=list)
     settings: WorkspaceSettings | None = None
+    phones: set[str] = field(default_factory=set)  # reached by this chunk: not twice after it
 
 
 class CampaignRunner:
@@ -202,55 +205,89 @@ class CampaignRunner:
     # --- one chunk --------------------------------------------------------------------------
 
     async def _run_chunks(self, campaign_id: int) -> bool:
-        """Up to CHUNKS_PER_TURN chunks of one campaign; True when one was written."""
+        """Up to CHUNKS_PER_TURN chunks of one campaign; True when one was written.
+
+        Each chunk is planned while the one before it is being written (one write in flight):
+        the writes wait for SQLite's writer turn, and the reads and the deciding need not wait
+        with them. A plan made on a chunk that then fails to write is dropped unwritten.
+        """
         contexts: dict[int, Context] = {}
-        for done in range(CHUNKS_PER_TURN):
-            if self._stop.is_set() or not await self.run_chunk(campaign_id, contexts):
-                return done > 0
-            await asyncio.sleep(0)  # let the dispatcher and the API have the loop
-        return True
+        writing: asyncio.Task[bool] | None = None
+        previous: Plan | None = None
+        written = False
+        try:
+            for _ in range(CHUNKS_PER_TURN):
+                if self._stop.is_set():
+                    break
+                plan = await self._next_plan(campaign_id, contexts, previous)
+                if writing is not None:
+                    ok, writing = await writing, None
+                    written = written or ok
+                    if not ok:  # the campaign moved meanwhile: this plan followed a void chunk
+                        break
+                if plan is None:
+                    break
+                writing = asyncio.create_task(self._write(campaign_id, plan))
+                if plan.done:
+                    break
+                previous = plan
+                await asyncio.sleep(0)  # let the dispatcher and the API have the loop
+            if writing is not None:
+                ok, writing = await writing, None
+                written = written or ok
+        finally:
+            if writing is not None:  # cancelled (stopping): the write finishes on its own
+                writing.add_done_callback(_quietly)
+        return written
 
-    async def run_chunk(self, campaign_id: int, contexts: dict[int, Context] | None = None) -> bool:
-        """Plan the next chunk on a read session, then write it in one short transaction.
+    async def _next_plan(
+        self, campaign_id: int, contexts: dict[int, Context], previous: Plan | None
+    ) -> Plan | None:
+        """The next chunk, decided on a read session; None when there is nothing to write now.
 
-        The write is conditional on the campaign still running with the cursor the plan started
-        from: a pause, a cancel or another worker in between makes it write nothing (the next
-        turn plans again). On SQLite the writer lock is held only for the writes, so the
-        dispatcher's commits are not kept waiting while the audience is read.
+        ``previous``: the chunk before it, perhaps still being written; this one is planned
+        from where that one leaves the campaign. The write is conditional on the campaign
+        still running with the cursor the plan started from: a pause, a cancel or another
+        worker in between makes it write nothing (the next turn plans again). On SQLite the
+        writer lock is held only for the writes, so the dispatcher's commits are not kept
+        waiting while the audience is read.
         """
         now = self.runtime.clock.now()
         async with self.runtime.sessions() as session:
-            campaign = await session.get(Campaign, campaign_id)
+            campaign = previous.campaign if previous else await session.get(Campaign, campaign_id)
             if campaign is None or campaign.status != "running" or campaign.audience_done:
-                return False
+                return None
+            if previous is None:
+                # Planning moves it on in memory only: never to be flushed by a later read.
+                session.expunge(campaign)
             try:
-                plan = await self._plan(session, campaign, now, contexts)
+                plan = await self._plan(session, campaign, now, contexts, previous)
             except LookupError as exc:  # a variant's template was deleted
-                plan, problem = None, str(exc)
+                problem = str(exc)
             except ApiError as exc:  # its segment was deleted, or no longer compiles
-                plan, problem = None, exc.message
-        if plan is None:
-            async with self.runtime.writer() as session:
-                fresh = await session.get(Campaign, campaign_id)
-                if fresh is not None and fresh.status == "running":
-                    await hold_rows(session, fresh, f"auto-paused: {problem}", now)
-                    await session.commit()
-            return False
-        if plan.waiting:
-            return False
-        if self._sql.hopping and all(row.contact_id for row in plan.rows):
-            written = await self._write_in_one_hop(campaign_id, plan, now)
-        else:
-            written = await self._write_in_session(campaign_id, plan, now)
-        if not written:
-            return False
-        if plan.rows:
-            wake_dispatcher(self.runtime)
-        return True
+                problem = exc.message
+            else:
+                return None if plan.waiting else plan
+        async with self.runtime.writer() as session:
+            fresh = await session.get(Campaign, campaign_id)
+            if fresh is not None and fresh.status == "running":
+                await hold_rows(session, fresh, f"auto-paused: {problem}", now)
+                await session.commit()
+        return None
 
-    async def _write_in_session(self, campaign_id: int, plan: Plan, now: datetime) -> bool:
+    async def _write(self, campaign_id: int, plan: Plan) -> bool:
         """The chunk's cursor, messages and recipients in one transaction; False when the
         campaign moved meanwhile (nothing written)."""
+        if self._sql.hopping and all(row.contact_id for row in plan.rows):
+            written = await self._write_in_one_hop(campaign_id, plan)
+        else:
+            written = await self._write_in_session(campaign_id, plan)
+        if written and plan.rows:
+            wake_dispatcher(self.runtime)
+        return written
+
+    async def _write_in_session(self, campaign_id: int, plan: Plan) -> bool:
+        now = plan.now
         async with self.runtime.writer() as session:
             sql = DriverSql.of(session)
             connection = await session.connection()
@@ -267,11 +304,11 @@ class CampaignRunner:
             await session.commit()
         return True
 
-    async def _write_in_one_hop(self, campaign_id: int, plan: Plan, now: datetime) -> bool:
+    async def _write_in_one_hop(self, campaign_id: int, plan: Plan) -> bool:
         """SQLite, every row with its contact: the same transaction, run whole on the writer
         thread. Through a session each statement waited for the busy event loop while the
         writer turn was held."""
-        sql = self._sql
+        sql, now = self._sql, plan.now
         move = _move_values(sql, campaign_id, plan, now)
         messages = None
         if plan.rows:  # planned with the workspace's settings
@@ -295,22 +332,31 @@ class CampaignRunner:
         session: AsyncSession,
         campaign: Campaign,
         now: datetime,
-        contexts: dict[int, Context] | None = None,
+        contexts: dict[int, Context],
+        previous: Plan | None = None,
     ) -> Plan:
-        """``contexts``: this turn's, by campaign; read here for a campaign's first chunk."""
-        plan = Plan(campaign.workspace_id, campaign.cursor, campaign.cursor, campaign.next_slot_at)
+        """``contexts``: this turn's, by campaign; read here for a campaign's first chunk.
+        ``campaign`` is advanced in memory to where the plan leaves it."""
+        plan = Plan(
+            campaign,
+            now,
+            campaign.workspace_id,
+            campaign.cursor,
+            campaign.cursor,
+            campaign.next_slot_at,
+        )
         if campaign.target_cap is not None and campaign.messages_queued >= campaign.target_cap:
             plan.done = True
             return plan
         if await self._backlog_full(session, campaign, now):
             plan.waiting = True
             return plan
-        context = contexts.get(campaign.id) if contexts is not None else None
+        context = contexts.get(campaign.id)
         if context is None:
             settings = settings_of(await get_workspace(session, campaign.workspace_id))
-            context = Context(settings, await load_variants(session, campaign))
-            if contexts is not None:
-                contexts[campaign.id] = context
+            context = contexts[campaign.id] = Context(
+                settings, await load_variants(session, campaign)
+            )
         settings, variants = context.settings, context.variants
         plan.settings = settings
         reader = AudienceReader(session, campaign, settings, context.segment)
@@ -320,8 +366,12 @@ class CampaignRunner:
         context.segment = reader.segment
         if last is None:
             plan.done = True
+            campaign.audience_done = True
             return plan
-        already = await phones_reached(session, campaign.id, [m.phone for m in members if m.phone])
+        phones = [m.phone for m in members if m.phone]
+        already = await phones_reached(session, campaign.id, phones)
+        if previous is not None:  # its recipients may not be committed yet
+            already.update(phone for phone in phones if phone in previous.phones)
         decisions = await decide_chunk(
             session, Decider(campaign, variants, settings), members, already, now
         )
@@ -335,8 +385,10 @@ class CampaignRunner:
         templates = {v.number: v.template_id for v in variants}
         plan.rows = self._messages(campaign, settings, sending, templates, now)
         plan.decisions = decisions
+        plan.phones = {d.member.phone for d in decisions if d.member.phone}
         plan.cursor_to = last
         plan.next_slot_at = campaign.next_slot_at
+        _advance(campaign, plan)
         return plan
 
     async def _backlog_full(self, session: AsyncSession, campaign: Campaign, now: datetime) -> bool:
@@ -525,6 +577,20 @@ def _move_values(sql: DriverSql, campaign_id: int, plan: Plan, now: datetime) ->
         campaign_id,
         plan.cursor_from,
     )
+
+
+def _advance(campaign: Campaign, plan: Plan) -> None:
+    """The campaign, in memory, as it stands once ``plan`` is written (``_MOVE_CURSOR``)."""
+    campaign.cursor = plan.cursor_to
+    campaign.audience_done = plan.done
+    campaign.recipients_seen += len(plan.decisions)
+    campaign.messages_queued += len(plan.rows)
+
+
+def _quietly(task: asyncio.Task[Any]) -> None:
+    """Retrieve a task's outcome nobody awaits any more, so none is reported as lost."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _within_cap(decisions: list[Decision], room: int) -> tuple[list[Decision], int | None]:
