@@ -344,6 +344,27 @@ async def test_msg91_per_recipient_webhooks_match_by_request_id_and_number(
     assert [r.unmatched for r in await records(runtime)] == [0, 0, 0, 1]
 
 
+async def test_a_report_that_overtakes_its_sends_outcome_is_matched_when_applied_again(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    """An MSG91 report without a template name is matched by its request id, which the send's
+    outcome records: one that arrives first matches nothing, and is applied again shortly."""
+    provider = await create_provider(client, auth, kind="msg91")
+    early = msg91_report("req-1", PHONE, "delivered", templateName=None)
+    assert (await client.post(delivery_path(provider), json=early)).status_code == 200
+    await drain(runtime)
+    (record,) = await records(runtime)
+    assert record.unmatched == 1
+    # Now the send it is about (the fake provider answers request id req-1).
+    (mid,) = await Outbox(runtime, provider).send([PHONE])
+    deadline = asyncio.get_running_loop().time() + 45
+    while (await message(runtime, mid)).status != "delivered":
+        assert asyncio.get_running_loop().time() < deadline, "the report was never applied again"
+        await asyncio.sleep(0.1)
+    (record,) = await records(runtime)
+    assert (record.state, record.items, record.unmatched) == ("applied", 1, 0)
+
+
 async def test_msg91_throttled_131056_goes_back_to_queued(
     client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime
 ) -> None:

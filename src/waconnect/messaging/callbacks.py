@@ -15,7 +15,9 @@ The applier (one per process, ``runtime.extras["callback_applier"]``) applies ev
 pending in one transaction and marks each record ``applied`` with its ``items`` and
 ``unmatched`` counts. Records left ``stored`` (a crash between store and apply, or a failed
 apply) are swept up and applied again: applying is idempotent, every (attempt, status) counts
-once and inbound messages are de-duplicated by the provider's event id.
+once and inbound messages are de-duplicated by the provider's event id. A record with unmatched
+reports is applied again a few times over the next half minute (``UNMATCHED_RETRY_SECONDS``):
+a report can overtake the write of its own send's outcome.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import heapq
 import logging
 import re
 import secrets
@@ -93,6 +96,11 @@ SWEEP_SECONDS = 30.0
 # A record still ``stored`` this long after it came (business time) is an orphan: its process
 # died or failed to apply it. Younger ones may be in another process's hands.
 ORPHAN_AGE = timedelta(seconds=60)
+# A report can come before its send's outcome is committed: an MSG91 report without a template
+# name is matched by the request id that the outcome records. A record with unmatched reports
+# is applied again after each of these delays (real time, counted from the previous apply);
+# what still matches nothing after the last stays counted in ``unmatched``.
+UNMATCHED_RETRY_SECONDS = (1.0, 5.0, 30.0)
 # The in-doubt reconciliation looks this far back for a message a report may be about.
 RECONCILE_LOOKBACK = timedelta(days=7)
 IN_CLAUSE = 500  # ids per IN (...), well under SQLite's variable limit
@@ -301,6 +309,10 @@ class CallbackApplier:
         # Stored here and not yet applied (id -> when, monotonic): the sweep leaves them alone,
         # unless their request never submitted them (it failed between store and submit).
         self._mine: dict[int, float] = {}
+        # Records with unmatched reports, to apply again: a heap of (when, record id, pending),
+        # and how many times each was applied again so far. The writer's own.
+        self._retries: list[tuple[float, int, Pending]] = []
+        self._retried: dict[int, int] = {}
         self._busy = 0
         self._sweep_up_to = 0
         self._last_store = 0.0
@@ -593,11 +605,12 @@ class CallbackApplier:
             self._busy -= 1
         while True:
             self._resolve_drains()
+            self._retry_due()
             if not self._pending:
                 # Closing: stop once the store loop has nothing left that could be submitted.
                 if self._closing and not (self._stores or self._busy):
                     return
-                await self._apply_wake.wait()
+                await self._wait_for_work()
                 continue
             await self._gather(self._last_apply, APPLY_EVERY_SECONDS, self._pending)
             self._last_apply = time.monotonic()
@@ -640,11 +653,38 @@ class CallbackApplier:
 
     async def _apply_once(self, batch: list[Pending]) -> None:
         async with self._writing(), self._session() as session:
-            woke = await apply_pending(session, self.runtime, batch)
+            applied = await apply_pending(session, self.runtime, batch)
             await session.commit()
-        if woke and self._caller is not None:
+        if applied.woke and self._caller is not None:
             with contextlib.suppress(RuntimeError):
                 self._caller.call_soon_threadsafe(wake_dispatcher, self.runtime)
+        for pending in batch:
+            self._plan_retry(pending, applied.unmatched.get(pending.record_id, 0))
+
+    # --- unmatched reports: applied again a little later ---
+
+    def _plan_retry(self, pending: Pending, unmatched: int) -> None:
+        tries = self._retried.pop(pending.record_id, 0)
+        if unmatched and tries < len(UNMATCHED_RETRY_SECONDS):
+            self._retried[pending.record_id] = tries + 1
+            when = time.monotonic() + UNMATCHED_RETRY_SECONDS[tries]
+            heapq.heappush(self._retries, (when, pending.record_id, pending))
+
+    def _retry_due(self) -> None:
+        """Queue again the records whose retry is due."""
+        now = time.monotonic()
+        while self._retries and self._retries[0][0] <= now:
+            self._pending.append(heapq.heappop(self._retries)[2])
+
+    async def _wait_for_work(self) -> None:
+        """Until something is submitted, or the next retry is due."""
+        assert self._apply_wake is not None
+        if not self._retries or self._closing:
+            await self._apply_wake.wait()
+            return
+        with contextlib.suppress(TimeoutError):
+            wait = max(self._retries[0][0] - time.monotonic(), 0)
+            await asyncio.wait_for(self._apply_wake.wait(), wait)
 
     # --- the sweep: records left stored ---
 
@@ -1007,9 +1047,16 @@ router.add_route(
 # --- applying --------------------------------------------------------------------------------
 
 
-async def apply_pending(session: AsyncSession, runtime: Runtime, batch: Sequence[Pending]) -> bool:
-    """Apply parsed callbacks in the session's transaction; True when messages were queued
-    (auto-replies) and the dispatcher should be woken. Commits nothing."""
+@dataclass(frozen=True, slots=True)
+class Applied:
+    woke: bool  # messages were queued (auto-replies): the dispatcher should be woken
+    unmatched: dict[int, int]  # record id -> its reports that matched no message
+
+
+async def apply_pending(
+    session: AsyncSession, runtime: Runtime, batch: Sequence[Pending]
+) -> Applied:
+    """Apply parsed callbacks in the session's transaction. Commits nothing."""
     # A write first: on SQLite it takes the write lock, so what is read below cannot change
     # before this transaction commits (on PostgreSQL the messages are locked FOR UPDATE).
     await session.execute(
@@ -1034,7 +1081,7 @@ async def apply_pending(session: AsyncSession, runtime: Runtime, batch: Sequence
                 .where(CALLBACKS.c.id.in_(chunk))
                 .values(state="applied", items=items, unmatched=missed, error=None)
             )
-    return woke
+    return Applied(woke, unmatched)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1500,6 +1547,7 @@ EFFECTS = ("moved", "ignored", "requeued", "duplicate", "counted")
 __all__ = [
     "APPLIER_KEY",
     "EFFECTS",
+    "Applied",
     "CallbackApplier",
     "CallbackProvider",
     "CallbacksFirstApp",
