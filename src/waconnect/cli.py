@@ -18,7 +18,7 @@ from waconnect.cli_support import (
     _settings,
     database,
     fail,
-    freeze_startup_heap,
+    prepare_long_run,
     run_async,
 )
 from waconnect.journeys.cli import journeys_app
@@ -97,7 +97,7 @@ def serve(
     typer.echo(f"waconnect {settings.resolved_public_url}  (API docs: /docs)", err=True)
     if with_simulator:
         typer.echo(f"MSG91 simulator on {settings.simulator_url}: provider 'Simulator'", err=True)
-    freeze_startup_heap()
+    prepare_long_run()
     uvicorn.run(application, host=host, port=port, log_level=log_level, access_log=False)
 
 
@@ -115,7 +115,7 @@ def worker(
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(message)s")
     try:
         runtime = Runtime.build(_settings(data_dir, database_url))
-        freeze_startup_heap()
+        prepare_long_run()
         asyncio.run(run_forever(runtime))
     except WorkerRefused as exc:
         raise fail(str(exc)) from None
