@@ -35,14 +35,17 @@ import contextlib
 import logging
 import os
 import socket
+import sqlite3
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
+import orjson
 from sqlalchemy import and_, delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -99,6 +102,24 @@ WHERE id IN (
 )
 RETURNING id, workspace_id, to_phone, kind, content, template_id, attempt_count,
     transient_failures, priority, next_attempt_at
+"""
+# SQLite, in one hop: the same claim, its rows handed back as one JSON array. A RETURNING row
+# is one statement step, and the writer thread gives up the GIL around each step and waits to
+# get it back while it holds the writer turn: a 1,000-row claim held it three times as long.
+_SQLITE_DUE = f"""
+SELECT json_group_array(id) FROM (
+    SELECT id FROM messages
+    WHERE provider_id = ?2 AND {DUE_WHERE}
+        AND next_attempt_at <= ?3 AND (expires_at IS NULL OR expires_at > ?3)
+    ORDER BY priority, next_attempt_at, id
+    LIMIT ?4
+)
+"""
+_SQLITE_LEASE = "UPDATE messages SET lease_owner = ?1 WHERE id IN (SELECT value FROM json_each(?2))"
+_SQLITE_LEASED = """
+SELECT json_group_array(json_array(id, workspace_id, to_phone, kind, json(content), template_id,
+    attempt_count, transient_failures, priority, next_attempt_at))
+FROM messages WHERE id IN (SELECT value FROM json_each(?1))
 """
 _BEGIN_ATTEMPT = Bulk("""
 INSERT INTO message_attempts (message_id, number, reference, worker_id, began_at, request)
@@ -513,14 +534,19 @@ class Dispatcher:
         sql = self._sql
         now = sql.time(self.runtime.clock.now())
         values = (self.worker_id, provider_id, now, limit)
-        rows = await sql.fetch(self.runtime.writer, self._claim_sql, values)
+        if sql.hopping:
+            rows = orjson.loads(await sql.call(partial(_sqlite_claim, values)) or "[]")
+            content = _as_is
+        else:
+            rows = await sql.fetch(self.runtime.writer, self._claim_sql, values)
+            content = sql.read_json
         claimed = [
             Claimed(
                 row[0],
                 row[1],
                 row[2],
                 row[3],
-                sql.read_json(row[4]),
+                content(row[4]),
                 row[5],
                 row[6],
                 row[7],
@@ -1016,6 +1042,20 @@ class Dispatcher:
                         updated_at=now,
                     )
                 )
+
+
+def _sqlite_claim(values: tuple[Any, ...], connection: sqlite3.Connection) -> str | None:
+    """The claim's rows as one JSON array text, committed; None (nothing written) when no
+    row was due."""
+    ids = connection.execute(_SQLITE_DUE, values).fetchone()[0]
+    if ids == "[]":
+        return None
+    connection.execute(_SQLITE_LEASE, (values[0], ids))
+    return str(connection.execute(_SQLITE_LEASED, (ids,)).fetchone()[0])
+
+
+def _as_is(value: Any) -> Any:
+    return value
 
 
 def _claim_order(row: Claimed) -> tuple[Any, ...]:
