@@ -44,6 +44,7 @@ from waconnect.messaging.service import (
     PRIORITY_BULK,
     NewMessage,
     enqueue,
+    sqlite_insert_messages,
     sqlite_new_messages,
     wake_dispatcher,
 )
@@ -319,7 +320,7 @@ class CampaignRunner:
         def write(connection: sqlite3.Connection) -> bool | None:
             if not connection.execute(sql.sql(_MOVE_CURSOR), move).rowcount:
                 return None  # paused, cancelled or moved on meanwhile: write nothing
-            ids = sorted(row[0] for row in connection.execute(*messages)) if messages else []
+            ids = sqlite_insert_messages(connection, messages) if messages else []
             if plan.decisions:
                 rows = _recipient_rows(sql, campaign_id, plan.decisions, iter(ids), now)
                 connection.execute(_NEW_RECIPIENTS.sqlite, (orjson.dumps(rows).decode(),))

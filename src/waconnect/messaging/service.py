@@ -6,6 +6,7 @@ here; only the dispatcher turns rows into requests.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -106,8 +107,11 @@ INSERT INTO messages (workspace_id, {", ".join(_MESSAGE_FIELDS)}, status, attemp
 SELECT ?1, {", ".join(f"json_extract(value, '$[{n}]')" for n in range(len(_MESSAGE_FIELDS)))},
     'queued', 0, 0, false, 0, 0, ?2, ?2
 FROM json_each(?3) ORDER BY key
-RETURNING id
 """
+# The INSERT's ids: SQLite gives each new row the largest rowid so far plus one, so the rows
+# of one INSERT have consecutive ids in the array's order, the last one last_insert_rowid().
+# (Read once, where RETURNING would hand back a row, and a statement step, per message.)
+_SQLITE_INSERTED = "SELECT last_insert_rowid(), changes()"
 
 
 async def contact_ids(
@@ -219,8 +223,22 @@ async def _enqueue_sqlite(
 ) -> list[int]:
     connection = await session.connection()
     statement, values = sqlite_new_messages(workspace_id, rows, contacts, now, expires)
-    result = await connection.exec_driver_sql(statement, values)
-    return sorted(row[0] for row in result.all())
+    await connection.exec_driver_sql(statement, values)
+    inserted = (await connection.exec_driver_sql(_SQLITE_INSERTED)).one()
+    return inserted_ids(inserted[0], inserted[1])
+
+
+def sqlite_insert_messages(
+    connection: sqlite3.Connection, statement: tuple[str, tuple[Any, ...]]
+) -> list[int]:
+    """Run ``sqlite_new_messages``' INSERT on a driver connection; the new ids, in order."""
+    connection.execute(*statement)
+    last, count = connection.execute(_SQLITE_INSERTED).fetchone()
+    return inserted_ids(last, count)
+
+
+def inserted_ids(last: int, count: int) -> list[int]:
+    return list(range(last - count + 1, last + 1))
 
 
 def sqlite_new_messages(
@@ -230,7 +248,7 @@ def sqlite_new_messages(
     now: datetime,
     expires: datetime,
 ) -> tuple[str, tuple[Any, ...]]:
-    """One INSERT … SELECT over the rows as JSON, returning the new ids. Ids are assigned in
+    """One INSERT … SELECT over the rows as JSON (its ids: ``_SQLITE_INSERTED``), assigned in
     the array's order (ORDER BY key), so the ascending ids are the rows in the order given.
     ``contacts``: phone -> contact id, for rows that carry none; ``expires``: the default."""
     now_text, expires_text = sqlite_time(now), sqlite_time(expires)
