@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from waconnect.messaging.budget import Closed, Limiter
 from waconnect.messaging.dispatcher import Dispatcher
+from waconnect.messaging.journal import Journal
 from waconnect.messaging.models import Attempt, Message
 from waconnect.providers.adapters.base import HttpRequest
 from waconnect.providers.transport import HttpResponse
@@ -255,3 +256,51 @@ async def test_the_limiter_hands_slots_in_order_and_refuses_after_close() -> Non
     with pytest.raises(Closed):
         await limiter.acquire()
     assert limiter.in_flight == 2  # holders still release as usual
+
+
+class SlowOutcomes(Dispatcher):
+    """Writes at most 20 outcomes per journal transaction, each 20 ms slower; counts those
+    written. A transaction of begins covers up to 20 requests, so outcomes fall behind."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.journal = Journal(
+            {"begin": self._write_begins, "finish": self._write_finishes}, max_batch=20
+        )
+        self.written = 0
+
+    async def _write_finishes(self, finishes: Any) -> None:
+        await asyncio.sleep(0.02)
+        await super()._write_finishes(finishes)
+        self.written += len(finishes)
+
+
+async def test_no_request_starts_while_too_many_outcomes_wait_to_be_written(
+    runtime: Runtime, client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    """Outcomes are written after their requests, in batches. While ``unwritten_limit`` of them
+    wait, the lanes start no new request: the recipients sent never run further ahead of the
+    outcomes written than that and the few requests already on their way (a crash leaves at
+    most those in doubt). Without the limit they would run hundreds ahead here."""
+    total, batch, limit = 1000, 10, 50
+    provider = await provider_with_template(
+        client, auth, "msg91", max_concurrency=30, options={"batch_size": batch}
+    )
+    ids = await send(client, auth, provider, [str(919800000000 + n) for n in range(total)])
+    provider_answers = GatedProvider("msg91")
+    dispatcher = SlowOutcomes(runtime, transport_factory=lambda _config: provider_answers)
+    dispatcher.unwritten_limit = limit
+    await dispatcher.start()
+    ahead = 0
+    try:
+        dispatcher.wake()
+        while dispatcher.written < total:
+            sent = len(provider_answers.requests) * batch  # every request is full here
+            ahead = max(ahead, sent - dispatcher.written)
+            await asyncio.sleep(0.002)
+        on_their_way = dispatcher.lanes[provider["id"]].ahead.capacity * batch
+    finally:
+        await dispatcher.stop()
+    assert limit <= ahead <= limit + on_their_way
+    assert {m.status for m in await rows(runtime, ids)} == {"sent"}
+    assert len(provider_answers.requests) == total // batch

@@ -26,6 +26,11 @@ never idle while a commit is on its way. A few requests per lane may be begun ah
 slot (``_ahead``); a crash then leaves those few ``unknown`` although they never left, which
 point 4 already allows for every request in flight. A clean stop records them as ``not_sent``
 and queues the messages again.
+
+Outcomes are recorded in batches after the requests (``Journal``): while more than
+``UNWRITTEN_OUTCOMES`` of them wait to be written, no new request starts. A crash leaves those
+rows ``unknown`` (their requests went out), so the bound also bounds what a crash leaves in
+doubt, and the memory the waiting outcomes take.
 """
 
 from __future__ import annotations
@@ -87,6 +92,9 @@ BACKLOG_MAX = 4000  # claimed rows a lane holds at most: a claim skips the lease
 SCAN_MAX = 4  # a batch looks at most this many times its size for rows of other phones
 EXPIRE_EVERY = 30.0  # seconds between the sweeps that look for rows past their cut-off
 IN_CHUNK = 5000  # ids per IN (...) list
+# Rows whose outcome is known but not yet written, at most, before the lanes wait: about two
+# seconds of sends at 10,000 recipients/s.
+UNWRITTEN_OUTCOMES = 20_000
 
 # --- the statements of the hot path, in the driver's terms (journal.DriverSql) ----------------
 
@@ -339,6 +347,10 @@ class Dispatcher:
         self._tasks: list[asyncio.Task[None]] = []
         self._sends: set[asyncio.Task[None]] = set()
         self.journal = Journal({"begin": self._write_begins, "finish": self._write_finishes})
+        self.unwritten_limit = UNWRITTEN_OUTCOMES
+        self._unwritten = 0
+        self._room = asyncio.Event()  # set while fewer than unwritten_limit wait
+        self._room.set()
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -614,6 +626,7 @@ class Dispatcher:
                 lane.ready.clear()
                 await lane.ready.wait()
                 continue
+            await self._room.wait()  # outcomes are being written behind: let them catch up
             await lane.ahead.acquire()
             if self._stop.is_set() or not lane.backlog:
                 await lane.ahead.release()
@@ -647,7 +660,7 @@ class Dispatcher:
             try:
                 await lane.limiter.acquire()
             except budget.Closed:
-                self.journal.post("finish", self._not_sent(rows))
+                self._record(self._not_sent(rows))
                 return
             holding = True
             try:
@@ -657,8 +670,7 @@ class Dispatcher:
                 response, failure = None, exc
             await lane.limiter.release()
             holding = False
-            finishes = self._outcomes(lane, rows, items, response, failure)
-            self.journal.post("finish", finishes)
+            self._record(self._outcomes(lane, rows, items, response, failure))
         except Exception:
             log.exception("sending to provider %s failed unexpectedly", lane.provider_id)
             if not begun:
@@ -667,13 +679,27 @@ class Dispatcher:
                 # Begun and then lost track: the request may be out, so never resend blindly.
                 reason = "in doubt: the worker lost track of this request"
                 now = self.runtime.clock.now()
-                self.journal.post(
-                    "finish", [Finish(r.id, r.number, "in_doubt", now, reason=reason) for r in rows]
-                )
+                self._record([Finish(r.id, r.number, "in_doubt", now, reason=reason) for r in rows])
         finally:
             if holding:
                 await lane.limiter.release()
             await lane.ahead.release()
+
+    def _record(self, finishes: Sequence[Finish]) -> None:
+        """Queue outcomes to be written; counted until they are (``UNWRITTEN_OUTCOMES``)."""
+        count = len(finishes)
+        self._unwritten += count
+        if self._unwritten >= self.unwritten_limit:
+            self._room.clear()
+        written = self.journal.submit("finish", finishes)
+        written.add_done_callback(lambda future: self._written(future, count))
+
+    def _written(self, future: asyncio.Future[Any], count: int) -> None:
+        if not future.cancelled():
+            future.exception()  # a failed write was logged by the journal
+        self._unwritten -= count
+        if self._unwritten < self.unwritten_limit:
+            self._room.set()
 
     def _begin_rows(self, rows: Sequence[Claimed], request: str) -> list[tuple[Any, ...]]:
         """Attempt rows: the first carries the request as sent, the others point to it."""
