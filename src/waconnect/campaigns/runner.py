@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import sqlite3
 import time
@@ -74,6 +75,18 @@ INSERT INTO campaign_recipients (campaign_id, position, profile_id, phone, kind,
     skip_reason, skip_detail, message_id, created_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 """)
+
+
+# SQLite, in a chunk's one hop: the recipients, made before the writer turn is taken. A
+# message recipient carries its message's place among the chunk's new messages, whose ids are
+# consecutive from the first (service.inserted_ids).
+_SQLITE_NEW_RECIPIENTS = f"""
+INSERT INTO campaign_recipients (campaign_id, position, profile_id, phone, kind, variant,
+    skip_reason, skip_detail, message_id, created_at)
+SELECT {", ".join(f"json_extract(value, '$[{n}]')" for n in range(8))},
+    ?2 + json_extract(value, '$[8]'), json_extract(value, '$[9]')
+FROM json_each(?1)
+"""
 
 
 @dataclass
@@ -316,14 +329,17 @@ class CampaignRunner:
             assert plan.settings is not None
             expires = now + timedelta(hours=plan.settings.message_expiry_hours)
             messages = sqlite_new_messages(plan.workspace_id, plan.rows, {}, now, expires)
+        places = itertools.count()  # of each message among the chunk's (ids come in the hop)
+        recipients = _recipient_rows(sql, campaign_id, plan.decisions, places, now)
+        recipients_json = orjson.dumps(recipients).decode()
 
         def write(connection: sqlite3.Connection) -> bool | None:
             if not connection.execute(sql.sql(_MOVE_CURSOR), move).rowcount:
                 return None  # paused, cancelled or moved on meanwhile: write nothing
             ids = sqlite_insert_messages(connection, messages) if messages else []
-            if plan.decisions:
-                rows = _recipient_rows(sql, campaign_id, plan.decisions, iter(ids), now)
-                connection.execute(_NEW_RECIPIENTS.sqlite, (orjson.dumps(rows).decode(),))
+            if recipients:
+                first = ids[0] if ids else 0
+                connection.execute(_SQLITE_NEW_RECIPIENTS, (recipients_json, first))
             return True
 
         return bool(await sql.call(write))
