@@ -37,7 +37,7 @@ log = logging.getLogger("waconnect.journal")
 Rows = Sequence[tuple[Any, ...]]
 Write = Callable[[Sequence[Any]], Awaitable[Any]]
 Waiter = asyncio.Future[Any]
-Entry = tuple[Sequence[Any], Waiter | None]
+Entry = tuple[Sequence[Any], Waiter]
 
 _NUMBERED = re.compile(r"\$(\d+)")
 _WHERE = re.compile(r"\sWHERE\s", re.IGNORECASE)
@@ -321,11 +321,6 @@ class Journal:
         self._wakeup.set()
         return future
 
-    def post(self, kind: str, items: Sequence[Any]) -> None:
-        """Queue ``items`` that nothing waits for (a failed commit is only logged)."""
-        self._pending[kind].append((items, None))
-        self._wakeup.set()
-
     async def close(self) -> None:
         self._closing = True
         self._wakeup.set()
@@ -360,9 +355,9 @@ class Journal:
         except Exception as exc:  # the senders decide what a lost write means
             log.exception("journal commit of %d %s writes failed", len(items), kind)
             for _items, future in batch:
-                if future is not None and not future.done():
+                if not future.done():
                     future.set_exception(exc)
             return
         for _items, future in batch:
-            if future is not None and not future.done():
+            if not future.done():
                 future.set_result(result)
