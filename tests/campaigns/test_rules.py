@@ -478,7 +478,7 @@ class WritesAfterTheNextPlan(CampaignRunner):
         if not plan.done:  # the loop plans no chunk after a last one
             after = self.plans
             async with self.planned:
-                await self.planned.wait_for(lambda: self.plans > after)
+                await asyncio.wait_for(self.planned.wait_for(lambda: self.plans > after), 30)
         return await super()._write(campaign_id, plan)
 
 

@@ -294,7 +294,9 @@ async def test_no_request_starts_while_too_many_outcomes_wait_to_be_written(
     ahead = 0
     try:
         dispatcher.wake()
+        deadline = time.monotonic() + 60
         while dispatcher.written < total:
+            assert time.monotonic() < deadline, f"only {dispatcher.written} outcomes written"
             sent = len(provider_answers.requests) * batch  # every request is full here
             ahead = max(ahead, sent - dispatcher.written)
             await asyncio.sleep(0.002)
