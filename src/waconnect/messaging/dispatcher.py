@@ -55,7 +55,7 @@ from sqlalchemy import and_, delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from waconnect.messaging import budget
-from waconnect.messaging.journal import Bulk, DriverSql, Journal
+from waconnect.messaging.journal import Bulk, DriverSql, Journal, sqlite_numbered
 from waconnect.messaging.models import DUE_WHERE, IN_DOUBT_WHERE, Attempt, Message, Worker
 from waconnect.messaging.retry import Fail, RetryPolicy
 from waconnect.messaging.service import PRIORITY_BULK
@@ -99,34 +99,30 @@ UNWRITTEN_OUTCOMES = 20_000
 # --- the statements of the hot path, in the driver's terms (journal.DriverSql) ----------------
 
 # The literal DUE_WHERE matches the partial index ix_messages_due (a bound one would not).
-_CLAIM = f"""
-UPDATE messages SET lease_owner = $1
-WHERE id IN (
+_DUE = f"""
     SELECT id FROM messages
     WHERE provider_id = $2 AND {DUE_WHERE}
         AND next_attempt_at <= $3 AND (expires_at IS NULL OR expires_at > $3)
     ORDER BY priority, next_attempt_at, id
-    LIMIT $4{{lock}}
+    LIMIT $4
+"""
+# What a claim reads of each row, in the order ``Claimed`` takes it.
+_CLAIMED = (
+    "id, workspace_id, to_phone, kind, {content}, template_id, attempt_count, "
+    "transient_failures, priority, next_attempt_at"
 )
-RETURNING id, workspace_id, to_phone, kind, content, template_id, attempt_count,
-    transient_failures, priority, next_attempt_at
+_CLAIM = f"""
+UPDATE messages SET lease_owner = $1
+WHERE id IN ({_DUE}{{lock}})
+RETURNING {_CLAIMED.format(content="content")}
 """
 # SQLite, in one hop: the same claim, its rows handed back as one JSON array. A RETURNING row
 # is one statement step, and the writer thread gives up the GIL around each step and waits to
 # get it back while it holds the writer turn: a 1,000-row claim held it three times as long.
-_SQLITE_DUE = f"""
-SELECT json_group_array(id) FROM (
-    SELECT id FROM messages
-    WHERE provider_id = ?2 AND {DUE_WHERE}
-        AND next_attempt_at <= ?3 AND (expires_at IS NULL OR expires_at > ?3)
-    ORDER BY priority, next_attempt_at, id
-    LIMIT ?4
-)
-"""
+_SQLITE_DUE = sqlite_numbered(f"SELECT json_group_array(id) FROM ({_DUE})")
 _SQLITE_LEASE = "UPDATE messages SET lease_owner = ?1 WHERE id IN (SELECT value FROM json_each(?2))"
-_SQLITE_LEASED = """
-SELECT json_group_array(json_array(id, workspace_id, to_phone, kind, json(content), template_id,
-    attempt_count, transient_failures, priority, next_attempt_at))
+_SQLITE_LEASED = f"""
+SELECT json_group_array(json_array({_CLAIMED.format(content="json(content)")}))
 FROM messages WHERE id IN (SELECT value FROM json_each(?1))
 """
 _BEGIN_ATTEMPT = Bulk("""
@@ -546,19 +542,17 @@ class Dispatcher:
         sql = self._sql
         now = sql.time(self.runtime.clock.now())
         values = (self.worker_id, provider_id, now, limit)
-        if sql.hopping:
+        if sql.hopping:  # contents come decoded with the rows
             rows = orjson.loads(await sql.call(partial(_sqlite_claim, values)) or "[]")
-            content = _as_is
         else:
             rows = await sql.fetch(self.runtime.writer, self._claim_sql, values)
-            content = sql.read_json
         claimed = [
             Claimed(
                 row[0],
                 row[1],
                 row[2],
                 row[3],
-                content(row[4]),
+                sql.read_json(row[4]),
                 row[5],
                 row[6],
                 row[7],
@@ -1078,10 +1072,6 @@ def _sqlite_claim(values: tuple[Any, ...], connection: sqlite3.Connection) -> st
         return None
     connection.execute(_SQLITE_LEASE, (values[0], ids))
     return str(connection.execute(_SQLITE_LEASED, (ids,)).fetchone()[0])
-
-
-def _as_is(value: Any) -> Any:
-    return value
 
 
 def _claim_order(row: Claimed) -> tuple[Any, ...]:

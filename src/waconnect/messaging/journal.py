@@ -53,6 +53,11 @@ def sqlite_time(moment: datetime) -> str:
     return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
+def sqlite_numbered(statement: str) -> str:
+    """A statement written with asyncpg's ``$1``, ``$2``… in SQLite's ``?1``, ``?2``…"""
+    return _NUMBERED.sub(r"?\1", statement)
+
+
 class Bulk:
     """A statement run for many rows at once.
 
@@ -206,7 +211,7 @@ class DriverSql:
         return plain
 
     def sql(self, statement: str) -> str:
-        return statement if self.postgres else _NUMBERED.sub(r"?\1", statement)
+        return statement if self.postgres else sqlite_numbered(statement)
 
     def time(self, moment: datetime) -> Any:
         """A UTC timestamp: aware for asyncpg; SQLAlchemy's SQLite text form otherwise."""
@@ -266,9 +271,8 @@ class DriverSql:
         return await self._hop.call(work)
 
     async def fetch(self, writer: Writer, statement: str, values: tuple[Any, ...]) -> list[Any]:
-        """One writing statement that returns rows (``RETURNING``), committed."""
-        if self._hop is not None:
-            return await self._hop.run([(self.sql(statement), values)])
+        """One writing statement that returns rows (``RETURNING``), committed, in a session:
+        in one hop, each row would be a GIL round trip in the writer turn (use ``call``)."""
         async with writer() as session:
             connection = await session.connection()
             result = await connection.exec_driver_sql(self.sql(statement), values)
