@@ -225,7 +225,8 @@ async def _enqueue_sqlite(
     statement, values = sqlite_new_messages(workspace_id, rows, contacts, now, expires)
     await connection.exec_driver_sql(statement, values)
     inserted = (await connection.exec_driver_sql(_SQLITE_INSERTED)).one()
-    return inserted_ids(inserted[0], inserted[1])
+    last, count = cast(tuple[int, int], tuple(inserted))
+    return inserted_ids(last, count)
 
 
 def sqlite_insert_messages(
