@@ -70,19 +70,14 @@ WHERE id = $7 AND status = 'running' AND audience_done = false AND cursor = $8
 """
 # Written at the driver level, as the dispatcher writes its bookkeeping: SQLAlchemy's
 # per-parameter work for a 1,000-row chunk was most of the time the writer turn was held.
-_NEW_RECIPIENTS = Bulk("""
+_INSERT_RECIPIENTS = """
 INSERT INTO campaign_recipients (campaign_id, position, profile_id, phone, kind, variant,
-    skip_reason, skip_detail, message_id, created_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-""")
-
-
+    skip_reason, skip_detail, message_id, created_at)"""
+_NEW_RECIPIENTS = Bulk(f"{_INSERT_RECIPIENTS}\nVALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
 # SQLite, in a chunk's one hop: the recipients, made before the writer turn is taken. A
 # message recipient carries its message's place among the chunk's new messages, whose ids are
 # consecutive from the first (service.inserted_ids).
-_SQLITE_NEW_RECIPIENTS = f"""
-INSERT INTO campaign_recipients (campaign_id, position, profile_id, phone, kind, variant,
-    skip_reason, skip_detail, message_id, created_at)
+_SQLITE_NEW_RECIPIENTS = f"""{_INSERT_RECIPIENTS}
 SELECT {", ".join(f"json_extract(value, '$[{n}]')" for n in range(8))},
     ?2 + json_extract(value, '$[8]'), json_extract(value, '$[9]')
 FROM json_each(?1)
@@ -104,7 +99,6 @@ class Plan:
 
     campaign: Campaign  # as this chunk leaves it, once written: the next chunk starts there
     now: datetime
-    workspace_id: int
     cursor_from: int
     cursor_to: int
     next_slot_at: datetime | None
@@ -311,7 +305,9 @@ class CampaignRunner:
             if not moved.rowcount:
                 await session.rollback()
                 return False
-            ids = await enqueue(session, self.runtime, plan.workspace_id, plan.rows, plan.settings)
+            ids = await enqueue(
+                session, self.runtime, plan.campaign.workspace_id, plan.rows, plan.settings
+            )
             if plan.decisions:
                 rows = _recipient_rows(sql, campaign_id, plan.decisions, iter(ids), now)
                 await sql.execute(session, [(_NEW_RECIPIENTS, rows)])
@@ -328,7 +324,7 @@ class CampaignRunner:
         if plan.rows:  # planned with the workspace's settings
             assert plan.settings is not None
             expires = now + timedelta(hours=plan.settings.message_expiry_hours)
-            messages = sqlite_new_messages(plan.workspace_id, plan.rows, {}, now, expires)
+            messages = sqlite_new_messages(plan.campaign.workspace_id, plan.rows, {}, now, expires)
         places = itertools.count()  # of each message among the chunk's (ids come in the hop)
         recipients = _recipient_rows(sql, campaign_id, plan.decisions, places, now)
         recipients_json = orjson.dumps(recipients).decode()
@@ -357,7 +353,6 @@ class CampaignRunner:
         plan = Plan(
             campaign,
             now,
-            campaign.workspace_id,
             campaign.cursor,
             campaign.cursor,
             campaign.next_slot_at,
